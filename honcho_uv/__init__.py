@@ -1,0 +1,5 @@
+"""honcho_uv: a Procfile process manager (``hu``) on an embeddable, gaffer-style Manager."""
+
+from honcho_uv._version import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,324 @@
+"""Plain data: process templates, flapping settings, exit statuses and process states.
+
+Leaf module: it imports nothing of honcho_uv but :mod:`errors`, so every layer can use it.
+"""
+
+from __future__ import annotations
+
+import enum
+import grp
+import pwd
+import shlex
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from honcho_uv.errors import InvalidOption
+
+__all__ = [
+    "RESTART_POLICIES",
+    "ExitStatus",
+    "FlappingInfo",
+    "ProcessState",
+    "ProcessTemplate",
+    "parse_signal",
+]
+
+RESTART_POLICIES = ("always", "on-failure", "never")
+DEFAULT_GRACEFUL_TIMEOUT_S = 10.0
+
+
+class ProcessState(str, enum.Enum):
+    """Supervisor's states, for a template (the state of its instances as a whole)."""
+
+    STOPPED = "STOPPED"  # not wanted; nothing running
+    STARTING = "STARTING"  # spawned, not yet stable
+    RUNNING = "RUNNING"
+    BACKOFF = "BACKOFF"  # flapping: waiting retry_in before the next start
+    STOPPING = "STOPPING"  # stop signal sent, waiting for exits
+    EXITED = "EXITED"  # ran and exited, not restarted (restart=never / on-failure after 0)
+    FATAL = "FATAL"  # gave up after max_retry flaps; only a user start leaves it
+
+
+#: Allowed transitions, checked by the Manager; a transition outside this table is a bug.
+TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
+    ProcessState.STOPPED: frozenset({ProcessState.STARTING}),
+    ProcessState.STARTING: frozenset(
+        {ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STOPPING, ProcessState.EXITED,
+         ProcessState.FATAL, ProcessState.STOPPED}
+    ),
+    ProcessState.RUNNING: frozenset(
+        {ProcessState.BACKOFF, ProcessState.STOPPING, ProcessState.EXITED, ProcessState.FATAL,
+         ProcessState.STOPPED, ProcessState.STARTING}
+    ),
+    ProcessState.BACKOFF: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.FATAL}),
+    ProcessState.STOPPING: frozenset({ProcessState.STOPPED, ProcessState.STARTING}),
+    ProcessState.EXITED: frozenset({ProcessState.STARTING, ProcessState.STOPPED}),
+    ProcessState.FATAL: frozenset({ProcessState.STARTING, ProcessState.STOPPED}),
+}
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a child ended: an exit code, or the signal that killed it (never both)."""
+
+    code: int | None = None
+    signal: int | None = None
+
+    @classmethod
+    def from_returncode(cls, returncode: int) -> ExitStatus:
+        """asyncio's convention (negative = killed by that signal) -> ExitStatus."""
+        if returncode < 0:
+            return cls(None, -returncode)
+        return cls(returncode, None)
+
+    @property
+    def returncode(self) -> int:
+        """The shell's convention: the code, or 128 + signal number."""
+        return 128 + self.signal if self.signal is not None else (self.code or 0)
+
+    @property
+    def success(self) -> bool:
+        return self.signal is None and self.code == 0
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"killed by {name}"
+        return f"exited with code {self.code}"
+
+
+def parse_signal(value: int | str, option: str = "signal") -> signal.Signals:
+    """``"TERM"``, ``"SIGTERM"``, ``"term"``, ``15`` or ``"15"`` -> ``signal.SIGTERM``."""
+    try:
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+            return signal.Signals(int(value))
+        name = str(value).strip().upper()
+        return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
+    except (KeyError, ValueError):
+        raise InvalidOption(option, f"unknown signal {str(value)[:20]!r}") from None
+
+
+@dataclass(frozen=True)
+class FlappingInfo:
+    """gaffer's flapping rule: *attempts* unexpected exits within *window* seconds is a flap.
+
+    A flap puts the template in BACKOFF for *retry_in* seconds; the flap after *max_retry*
+    retries makes it FATAL. Retries reset after *stable_after* seconds with no unexpected exit
+    (gaffer reset them on any slow crash, so it never gave up; see gaffer-spec.md §2.4).
+    """
+
+    attempts: int = 2
+    window: float = 1.0
+    retry_in: float = 7.0
+    max_retry: int = 5
+    stable_after: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or self.attempts < 1:
+            raise InvalidOption("flapping.attempts", "must be a whole number >= 1")
+        if not isinstance(self.max_retry, int) or self.max_retry < 0:
+            raise InvalidOption("flapping.max_retry", "must be a whole number >= 0")
+        for name in ("window", "retry_in", "stable_after"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise InvalidOption(f"flapping.{name}", "must be a number of seconds >= 0")
+
+    @classmethod
+    def coerce(cls, value: Any) -> FlappingInfo | None:
+        """Accept a FlappingInfo, a dict, a sequence ``(attempts, window, retry_in, max_retry)``,
+        a string ``"2 1 7 5"`` (the gafferd ini form), True (defaults) or None/False (off)."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls()
+        if isinstance(value, FlappingInfo):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {f.name for f in fields(cls)}
+            if unknown:
+                raise InvalidOption("flapping", f"unknown key(s) {', '.join(sorted(unknown))}")
+            return cls(**value)
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, Sequence) and 1 <= len(value) <= 5:
+            try:
+                parts = [float(v) for v in value]
+            except (TypeError, ValueError):
+                raise InvalidOption("flapping", "expected 'attempts window retry_in max_retry'") from None
+            ints = {0, 3}
+            kw = {f.name: (int(v) if i in ints else v) for i, (f, v) in enumerate(zip(fields(cls), parts))}
+            return cls(**kw)
+        raise InvalidOption("flapping", f"cannot read {value!r}")
+
+
+def _resolve_uid(value: int | str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return pwd.getpwuid(int(value)).pw_uid if str(value).isdigit() else pwd.getpwnam(str(value)).pw_uid
+    except (KeyError, ValueError):
+        raise InvalidOption("uid", f"unknown user {value!r}") from None
+
+
+def _resolve_gid(value: int | str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return grp.getgrgid(int(value)).gr_gid if str(value).isdigit() else grp.getgrnam(str(value)).gr_gid
+    except (KeyError, ValueError):
+        raise InvalidOption("gid", f"unknown group {value!r}") from None
+
+
+@dataclass(frozen=True)
+class ProcessTemplate:
+    """Everything needed to run *numprocesses* instances of one command.
+
+    Construction validates every field and raises :class:`~honcho_uv.errors.InvalidOption`
+    naming it. ``uid``/``gid`` are resolved to numbers (names are looked up once, here).
+
+    Fields:
+        name: the template (process type) name, ``[A-Za-z0-9_-]+``.
+        cmd: the command. Split with shlex unless *args* is given or *shell* is true.
+        args: extra arguments: a list, or a string split with shlex.
+        env: variables for the child; with *os_env* they override the OS environment.
+        uid, gid: drop to this user/group (int or name) before exec.
+        cwd: working directory.
+        detach: launch without monitoring; the child survives ``Manager.stop()``.
+        shell: run ``cmd`` (plus *args*) through ``/bin/sh -c``.
+        os_env: start from the Manager's OS environment (template env wins on shared keys).
+        numprocesses: how many instances to keep running.
+        flapping: a :class:`FlappingInfo` (default on with gaffer's values), or None for off.
+        redirect_output: up to two labels for stdout and stderr; the same label twice merges the
+            streams (``2>&1``); a missing slot discards that stream.
+        redirect_input: give the child a stdin pipe (``write``); otherwise stdin is /dev/null.
+        graceful_timeout: seconds between the stop signal and SIGKILL.
+        stop_signal: the signal a stop sends first (SIGCONT follows it).
+        restart: ``always``, ``on-failure`` or ``never`` for unexpected exits.
+        port: a base port; instance N of a type at Procfile index k gets
+            ``port + 100 * k + N - 1`` in PORT (k from *port_index*), plus PS and HU_PROCESS_NAME.
+        port_index: k in the rule above (the type's index in its Procfile).
+        priority: start order (lower first) when several templates start together.
+    """
+
+    name: str
+    cmd: str
+    args: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    uid: int | None = None
+    gid: int | None = None
+    cwd: str | None = None
+    detach: bool = False
+    shell: bool = False
+    os_env: bool = False
+    numprocesses: int = 1
+    flapping: FlappingInfo | None = field(default_factory=FlappingInfo)
+    redirect_output: tuple[str, ...] = ()
+    redirect_input: bool = False
+    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT_S
+    stop_signal: int = signal.SIGTERM
+    restart: str = "always"
+    port: int | None = None
+    port_index: int = 0
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        from honcho_uv.procfile import validate_name
+
+        validate_name(self.name, "name")
+        if not isinstance(self.cmd, str) or not self.cmd.strip():
+            raise InvalidOption("cmd", "must be a non-empty command")
+        args = self.args
+        if isinstance(args, str):
+            args = tuple(_shlex_split(args, "args"))
+        elif args is not None:
+            if not all(isinstance(a, str) for a in args):
+                raise InvalidOption("args", "must be a list of strings")
+            args = tuple(args)
+        object.__setattr__(self, "args", args)
+        if not isinstance(self.env, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.env.items()
+        ):
+            raise InvalidOption("env", "must map names to strings")
+        object.__setattr__(self, "env", dict(self.env))
+        object.__setattr__(self, "uid", _resolve_uid(self.uid))
+        object.__setattr__(self, "gid", _resolve_gid(self.gid))
+        if self.cwd is not None and not isinstance(self.cwd, str):
+            raise InvalidOption("cwd", "must be a path")
+        for flag in ("detach", "shell", "os_env", "redirect_input"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidOption(flag, "must be true or false")
+        if not isinstance(self.numprocesses, int) or isinstance(self.numprocesses, bool) or self.numprocesses < 0:
+            raise InvalidOption("numprocesses", f"must be a whole number >= 0, got {self.numprocesses!r}")
+        object.__setattr__(self, "flapping", FlappingInfo.coerce(self.flapping))
+        labels = self.redirect_output
+        if isinstance(labels, str):
+            labels = [part.strip() for part in labels.split(",") if part.strip()]
+        labels = tuple(labels or ())
+        if len(labels) > 2:
+            raise InvalidOption("redirect_output", f"at most 2 labels (stdout, stderr), got {len(labels)}")
+        for label in labels:
+            if not isinstance(label, str) or not label or label in (".", "stdin"):
+                raise InvalidOption("redirect_output", f"invalid label {label!r}")
+        object.__setattr__(self, "redirect_output", labels)
+        timeout = self.graceful_timeout
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+            raise InvalidOption("graceful_timeout", "must be a number of seconds >= 0")
+        object.__setattr__(self, "stop_signal", int(parse_signal(self.stop_signal, "stop_signal")))
+        if self.restart not in RESTART_POLICIES:
+            raise InvalidOption("restart", f"must be one of {', '.join(RESTART_POLICIES)}, got {self.restart!r}")
+        if self.port is not None and (
+            not isinstance(self.port, int) or isinstance(self.port, bool) or not 1 <= self.port <= 65535
+        ):
+            raise InvalidOption("port", f"must be a port number, got {self.port!r}")
+        if not isinstance(self.port_index, int) or self.port_index < 0:
+            raise InvalidOption("port_index", "must be a whole number >= 0")
+        if not isinstance(self.priority, int):
+            raise InvalidOption("priority", "must be a whole number")
+        self.argv()  # a cmd that shlex cannot split is a config error now, not a spawn error later
+
+    def argv(self) -> list[str]:
+        """The argument vector to exec (before any privilege-dropping wrapper)."""
+        if self.shell:
+            line = self.cmd if not self.args else " ".join([self.cmd, *map(shlex.quote, self.args)])
+            return ["/bin/sh", "-c", line]
+        if self.args is not None:
+            return [self.cmd, *self.args]
+        return _shlex_split(self.cmd, "cmd")
+
+    def replace(self, **changes: Any) -> ProcessTemplate:
+        """A copy with *changes* applied (and validated)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (the inverse of :meth:`from_dict`)."""
+        data = asdict(self)
+        data["args"] = list(self.args) if self.args is not None else None
+        data["redirect_output"] = list(self.redirect_output)
+        data["stop_signal"] = signal.Signals(self.stop_signal).name
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessTemplate:
+        """Build from a dict such as an HTTP body; unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidOption(sorted(unknown)[0], "unknown template field")
+        if "name" not in data or "cmd" not in data:
+            raise InvalidOption("name" if "name" not in data else "cmd", "is required")
+        return cls(**data)
+
+
+def _shlex_split(value: str, option: str) -> list[str]:
+    try:
+        parts = shlex.split(value)
+    except ValueError as exc:
+        raise InvalidOption(option, f"cannot split {value[:60]!r}: {exc}") from None
+    if not parts:
+        raise InvalidOption(option, "is empty")
+    return parts

@@ -1,0 +1,153 @@
+"""Procfile text -> an ordered list of entries.
+
+Rules (DESIGN.md "Procfile"): one ``name: command`` per line, the name matching
+``[A-Za-z0-9_-]+``; ``#`` comments and blank lines are ignored; CRLF is accepted.
+Any other line, a duplicate name, an empty command or a Procfile with no entries is
+an error naming ``file:line``. Unlike honcho, nothing is silently skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from honcho_uv.errors import InvalidOption, ProcfileError
+
+__all__ = [
+    "Procfile",
+    "ProcfileEntry",
+    "check_procfile",
+    "load_procfile",
+    "parse_procfile",
+    "split_instance_name",
+    "validate_name",
+]
+
+NAME_PATTERN = r"[A-Za-z0-9_-]+"
+_NAME_RE = re.compile(rf"\A{NAME_PATTERN}\Z")
+_INSTANCE_RE = re.compile(rf"\A({NAME_PATTERN})(?:\.([1-9][0-9]{{0,5}}))?\Z")
+# ``name: command``; the space after the colon is optional, as in honcho and foreman.
+_LINE_RE = re.compile(rf"\A({NAME_PATTERN})[ \t]*:[ \t]*(.*?)[ \t]*\Z")
+
+
+@dataclass(frozen=True)
+class ProcfileEntry:
+    """One process type: its name, its shell command and the line it came from."""
+
+    name: str
+    command: str
+    lineno: int
+
+
+@dataclass(frozen=True)
+class Procfile:
+    """The entries of a Procfile, in file order (the order fixes each type's port slot)."""
+
+    path: str
+    entries: tuple[ProcfileEntry, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    def get(self, name: str) -> ProcfileEntry:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    def index(self, name: str) -> int:
+        """The type's position in the whole Procfile (k in the PORT rule)."""
+        return self.names.index(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+
+def check_procfile(text: str, path: str = "Procfile") -> tuple[Procfile, list[ProcfileError]]:
+    """Parse *text* and collect every problem instead of stopping at the first.
+
+    Returns the entries that parsed and one :class:`ProcfileError` per problem, in line order.
+    """
+    entries: list[ProcfileEntry] = []
+    problems: list[ProcfileError] = []
+    seen: dict[str, int] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE_RE.match(line)
+        if match is None:
+            problems.append(ProcfileError(_explain_bad_line(line), path, lineno))
+            continue
+        name, command = match.groups()
+        if not command:
+            problems.append(ProcfileError(f"process {name!r} has no command", path, lineno))
+        elif name in seen:
+            problems.append(
+                ProcfileError(f"duplicate process name {name!r} (first on line {seen[name]})", path, lineno)
+            )
+        else:
+            seen[name] = lineno
+            entries.append(ProcfileEntry(name, command, lineno))
+    if not entries and not problems:
+        problems.append(ProcfileError("no processes defined", path, None))
+    return Procfile(path, tuple(entries)), problems
+
+
+def _explain_bad_line(line: str) -> str:
+    head, colon, _ = line.partition(":")
+    if colon and head.strip():
+        return f"invalid process name {head.strip()!r} (use letters, digits, '_' and '-')"
+    return f"expected 'name: command', got {line[:60]!r}"
+
+
+def parse_procfile(text: str, path: str = "Procfile") -> Procfile:
+    """Parse Procfile *text*.
+
+    Raises:
+        ProcfileError: for the first bad line, duplicate, empty command, or when there are no entries.
+    """
+    procfile, problems = check_procfile(text, path)
+    if problems:
+        raise problems[0]
+    return procfile
+
+
+def read_procfile_text(path: str | Path) -> str:
+    """Read a Procfile as text; a missing or unreadable file is a :class:`ProcfileError`."""
+    p = Path(path)
+    if not p.exists():
+        raise ProcfileError("does not exist", str(path))
+    if not p.is_file():
+        raise ProcfileError("is not a file", str(path))
+    try:
+        return p.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise ProcfileError(f"cannot be read ({exc.strerror})", str(path)) from exc
+
+
+def load_procfile(path: str | Path) -> Procfile:
+    """Read and parse the Procfile at *path* (errors as in :func:`parse_procfile`)."""
+    return parse_procfile(read_procfile_text(path), str(path))
+
+
+def validate_name(name: str, what: str = "process name") -> str:
+    """Return *name* if it is a valid process type name, else raise :class:`InvalidOption`."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidOption(what, f"invalid name {str(name)[:60]!r} (use letters, digits, '_' and '-')")
+    return name
+
+
+def split_instance_name(name: str, what: str = "process name") -> tuple[str, int | None]:
+    """``"web.2"`` -> ``("web", 2)``; ``"web"`` -> ``("web", None)``.
+
+    Raises:
+        InvalidOption: if *name* is not a type name with an optional ``.N`` suffix (N >= 1).
+    """
+    match = _INSTANCE_RE.match(name) if isinstance(name, str) else None
+    if match is None:
+        raise InvalidOption(what, f"invalid name {str(name)[:60]!r} (expected NAME or NAME.N)")
+    type_name, number = match.groups()
+    return type_name, int(number) if number else None
