@@ -1,0 +1,40 @@
+"""Exec a command as another user: ``python -m honcho_uv._privdrop UID GID -- ARGV...``.
+
+The child side of ``ProcessTemplate.uid``/``gid``. uvloop's ``subprocess_exec`` cannot change
+user and its ``preexec_fn`` blocks the loop, so the spawn execs this tiny program, which drops
+privileges (supplementary groups, then gid, then uid) and execs the real command in the same
+process (same pid). On failure it writes one line to stderr and exits 127, like a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sys
+
+
+def main(argv: list[str]) -> None:
+    try:
+        uid, gid = int(argv[0]), int(argv[1])
+        command = argv[argv.index("--") + 1 :]
+    except (IndexError, ValueError):
+        sys.stderr.write("usage: python -m honcho_uv._privdrop UID GID -- COMMAND...\n")
+        os._exit(2)
+    try:
+        if gid >= 0:
+            os.setgroups([gid])
+            os.setgid(gid)
+        if uid >= 0:
+            if gid < 0:
+                entry = pwd.getpwuid(uid)
+                os.initgroups(entry.pw_name, entry.pw_gid)
+                os.setgid(entry.pw_gid)
+            os.setuid(uid)
+        os.execvp(command[0], command)
+    except OSError as exc:
+        sys.stderr.write(f"hu: cannot run {command[0]!r} as uid={uid} gid={gid}: {exc.strerror}\n")
+        os._exit(127)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

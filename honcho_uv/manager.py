@@ -1,0 +1,767 @@
+"""The Manager: templates, instances, scaling, restarts, flapping and applications.
+
+Design note. The API is gaffer 0.4's (gaffer-spec.md §1.3): plain synchronous methods that
+validate at once, schedule their work on the loop and return (each returns the
+``asyncio.Task`` doing the work, which async callers may await). Listeners are called on the
+loop as ``listener(event, msg)``. What gaffer got wrong is fixed here:
+
+* restarts are decided by the Manager right where the exit is handled, never by an event
+  subscriber (a dropped event cannot lose a restart);
+* exits hu asked for (stop, restart, scale-down, Manager stop) are told apart from unexpected
+  ones, and only the latter reach the restart policy and the ``exit_policy`` hook;
+* a pending BACKOFF retry is cancelled by stop and remove; retries accumulate until the
+  template is stable (policy.py);
+* every long-lived task is owned by the Manager (``_tasks``) and awaited by :meth:`stop`;
+* the clock is injected (``clock=``) and monotonic.
+
+Only ``stop()`` and ``restart()`` may be called from other threads. Everything else runs on
+the loop thread (or before :meth:`run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import psutil
+
+from honcho_uv import _tree
+from honcho_uv.environ import instance_env, instance_port
+from honcho_uv.errors import InvalidOption, SpawnError, StateError, UnknownProcess
+from honcho_uv.events import EventEmitter
+from honcho_uv.job import Job
+from honcho_uv.models import ExitStatus, ProcessState, ProcessTemplate, parse_signal
+from honcho_uv.policy import Verdict, record_retry, record_unexpected_exit, wants_restart
+from honcho_uv.procfile import split_instance_name
+from honcho_uv.process import Process, next_process_id
+from honcho_uv.reaper import Reaper
+
+__all__ = ["Application", "ExitPolicy", "Manager"]
+
+log = logging.getLogger(__name__)
+
+MIN_RESPAWN_INTERVAL_S = 1.0
+
+
+class Application(Protocol):
+    """An object the Manager starts and stops with itself (HttpHandler, the console printer)."""
+
+    def start(self, loop: asyncio.AbstractEventLoop, manager: Manager) -> None: ...
+    def stop(self) -> None: ...
+    def restart(self) -> None: ...
+
+
+class ExitPolicy(Protocol):
+    """Called synchronously for every unexpected exit, after the restart decision.
+
+    *outcome* is ``"restart"`` (respawned now), ``"backoff"`` (flapping; retried later),
+    ``"fatal"`` (flapping; given up) or ``"exited"`` (the restart policy said no).
+    """
+
+    def __call__(self, process: Process, status: ExitStatus, outcome: str) -> None: ...
+
+
+OutputSink = Callable[[Process, str, bytes], None]
+
+
+class Manager:
+    """Runs process templates on an asyncio loop.
+
+    Args:
+        loop: the loop to use; default: the running loop, else a new one.
+        clock: a monotonic clock for restart decisions (tests inject a fake).
+        exit_policy: see :class:`ExitPolicy`.
+        subreaper: on Linux, adopt orphaned descendants, reap them, and kill them at stop.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        exit_policy: ExitPolicy | None = None,
+        subreaper: bool = True,
+    ):
+        self.loop = loop
+        self.clock = clock
+        self.exit_policy = exit_policy
+        self.events = EventEmitter(loop)
+        self.running: dict[int, Process] = {}  # internal id -> live (or exiting) Process
+        self.apps: list[Any] = []
+        self.started = False
+        self.stopping = False
+        self._subreaper = subreaper
+        self._reaper: Reaper | None = None
+        self._jobs: dict[str, Job] = {}  # in insertion order: the start order
+        self._tasks: set[asyncio.Task[Any]] = set()  # every task the Manager started; awaited at stop
+        self._sinks: dict[OutputSink, None] = {}
+        self._io_listeners: dict[tuple[str, str], dict[Callable[..., Any], None]] = {}
+        self._stat_listeners: dict[str, dict[Callable[..., Any], None]] = {}
+        self._output_paused = 0
+        self._idle_callbacks: list[Callable[[], None]] = []
+        self._detached_sessions: set[int] = set()
+        self._stopped: asyncio.Future[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, applications: Iterable[Any] = (), apps: Iterable[Any] | None = None) -> None:
+        """Bind the loop and start *applications* in list order (gaffer's ``apps=`` also works)."""
+        if self.started:
+            raise StateError("manager already started")
+        if self.loop is None:
+            try:
+                self.loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.loop = asyncio.new_event_loop()
+        self.events.bind(self.loop)
+        self._stopped = self.loop.create_future()
+        if self._subreaper and Reaper.supported() and _tree.enable_subreaper():
+            self._reaper = Reaper.acquire()
+        self.started = True
+        self.apps = list(apps if apps is not None else applications)
+        for app in self.apps:
+            app.start(self.loop, self)
+        for job in self._jobs.values():
+            if not job.stopped:
+                self._manage(job)
+
+    def run(self) -> None:
+        """Run the loop until :meth:`stop` has finished. Ctrl-C (KeyboardInterrupt) stops.
+
+        Raises:
+            RuntimeError: the Manager was not started.
+        """
+        if not self.started or self.loop is None or self._stopped is None:
+            raise RuntimeError("call start() before run()")
+        while not self._stopped.done():
+            try:
+                self.loop.run_until_complete(self._stopped)
+            except KeyboardInterrupt:
+                self.stop()
+
+    def stop(self, callback: Callable[[Manager], Any] | None = None) -> None:
+        """Stop every process (in parallel), then the applications in reverse order.
+
+        Safe from any thread. *callback(manager)* runs on the loop when everything has exited.
+        """
+        loop = self.loop
+        if loop is None or not self.started:
+            return
+        if _on_thread_of(loop):
+            self._begin_stop(callback)
+        else:
+            loop.call_soon_threadsafe(self._begin_stop, callback)
+
+    def restart(self, callback: Callable[[Manager], Any] | None = None) -> None:
+        """Restart the applications, then every running template's instances. Thread-safe."""
+        loop = self.loop
+        if loop is None or not self.started:
+            return
+        if _on_thread_of(loop):
+            self._begin_restart(callback)
+        else:
+            loop.call_soon_threadsafe(self._begin_restart, callback)
+
+    async def __aenter__(self) -> Manager:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+        await self.wait_stopped()
+
+    async def wait_stopped(self) -> None:
+        """Wait until :meth:`stop` has completed."""
+        if self._stopped is not None:
+            await asyncio.shield(self._stopped)
+
+    def _begin_stop(self, callback: Callable[[Manager], Any] | None) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self._own(self._stop_all(callback))
+
+    async def _stop_all(self, callback: Callable[[Manager], Any] | None) -> None:
+        for job in self._jobs.values():
+            job.cancel_retry()
+            job.stopped = True
+        await asyncio.gather(*(p.stop() for p in list(self.running.values())), return_exceptions=True)
+        await self._kill_adopted()
+        current = asyncio.current_task()
+        others = [t for t in self._tasks if t is not current]
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
+        for job in self._jobs.values():
+            for process in job.instances.values():
+                process.close()
+            job.instances.clear()
+            if job.state is not ProcessState.STOPPED:
+                job.state = ProcessState.STOPPED
+        for app in reversed(self.apps):
+            try:
+                app.stop()
+            except Exception:
+                log.exception("application %r failed to stop", app)
+        if self._reaper is not None:
+            self._reaper.release()
+        self.started = False
+        if callback is not None:
+            callback(self)
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    async def _kill_adopted(self) -> None:
+        """Stop and kill the orphans we adopted as subreaper (they are reaped by the Reaper)."""
+        if self._reaper is None:
+            return
+        own_sid = os.getsid(0)
+        adopted = []
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process().children():
+                with contextlib.suppress(psutil.Error, OSError):
+                    sid = os.getsid(child.pid)
+                    if sid != own_sid and sid not in self._detached_sessions and child.status() != psutil.STATUS_ZOMBIE:
+                        adopted.append(child)
+                        adopted.extend(child.children(recursive=True))
+        if adopted:
+            log.info("stopping %d adopted orphan(s): %s", len(adopted), ", ".join(str(p.pid) for p in adopted))
+            _tree.signal_all(adopted, signal.SIGTERM)
+            _tree.signal_all(adopted, signal.SIGCONT)
+            survivors = await _tree.wait_gone(adopted, 1.0)
+            _tree.signal_all(survivors, signal.SIGKILL)
+            await _tree.wait_gone(survivors, 1.0)
+
+    def _begin_restart(self, callback: Callable[[Manager], Any] | None) -> None:
+        for app in self.apps:
+            try:
+                app.restart()
+            except Exception:
+                log.exception("application %r failed to restart", app)
+        tasks = [self.restart_process(name) for name, job in self._jobs.items() if not job.stopped]
+
+        async def finish() -> None:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if callback is not None:
+                callback(self)
+
+        self._own(finish())
+
+    def kill_all(self) -> None:
+        """SIGKILL every process group and stop-time snapshot now (the second Ctrl-C)."""
+        for process in list(self.running.values()):
+            process.kill()
+
+    # -- tasks, idleness -----------------------------------------------------------------
+
+    def _own(self, coro: Any) -> asyncio.Task[Any]:
+        assert self.loop is not None, "manager not started"
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("manager task failed", exc_info=task.exception())
+        self._check_idle()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is running, spawning, stopping or waiting for a retry."""
+        return not self.running and not self._tasks and all(j.retry is None for j in self._jobs.values())
+
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        """Call *callback* (once) the next time the Manager becomes idle."""
+        self._idle_callbacks.append(callback)
+        if self.loop is not None:
+            self.loop.call_soon(self._check_idle)
+
+    def _check_idle(self) -> None:
+        if self._idle_callbacks and self.idle and not self.stopping:
+            callbacks, self._idle_callbacks = self._idle_callbacks, []
+            for cb in callbacks:
+                cb()
+
+    # -- templates ------------------------------------------------------------------------
+
+    def add_process(self, name: str, cmd: str, **settings: Any) -> asyncio.Task[Any] | None:
+        """Add a template from keyword settings (see :class:`ProcessTemplate`); start it unless
+        ``start=False``.
+
+        Raises:
+            InvalidOption: a bad setting (the message names it).
+            StateError: a template of that name exists.
+        """
+        start = settings.pop("start", True)
+        return self.add_template(ProcessTemplate(name=name, cmd=cmd, **settings), start=start)
+
+    def add_template(self, template: ProcessTemplate, start: bool = True) -> asyncio.Task[Any] | None:
+        """Add *template*; start its instances unless *start* is false."""
+        if template.name in self._jobs:
+            raise StateError(f"a process named {template.name!r} already exists")
+        self._jobs[template.name] = Job(template, template.numprocesses)
+        self._publish("create", template.name)
+        if start:
+            return self.start_process(template.name)
+        return None
+
+    def update_process(self, name: str, cmd: str | None = None, **settings: Any) -> asyncio.Task[Any] | None:
+        """Replace the template's settings and restart its running instances with them."""
+        job = self._job(name)
+        changes = dict(settings)
+        changes.pop("start", None)
+        if cmd is not None:
+            changes["cmd"] = cmd
+        template = job.template.replace(**changes)
+        job.template = template
+        job.wanted = template.numprocesses
+        self._publish("update", name)
+        return self.restart_process(name) if not job.stopped else None
+
+    def remove_process(self, name: str) -> asyncio.Task[Any]:
+        """Stop every instance of *name* and forget the template (a pending retry is cancelled)."""
+        job = self._job(name)
+        task = self._stop_job(job)
+
+        async def forget() -> None:
+            await task
+            if self._jobs.get(name) is job:
+                del self._jobs[name]
+                self._publish("delete", name)
+
+        return self._own(forget())
+
+    def get_template(self, name: str) -> ProcessTemplate:
+        return self._job(name).template
+
+    @property
+    def processes(self) -> list[str]:
+        """Template names, in the order they were added."""
+        return list(self._jobs)
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def _job(self, name: str) -> Job:
+        try:
+            return self._jobs[name]
+        except (KeyError, TypeError):
+            raise UnknownProcess(f"no process named {name!r}") from None
+
+    # -- starting, stopping, restarting --------------------------------------------------
+
+    def start_process(self, name: str) -> asyncio.Task[Any]:
+        """Start *name* (FATAL, EXITED and held instances included); clears the flapping history."""
+        job = self._job(name)
+        job.cancel_retry()
+        job.stopped = False
+        job.held.clear()
+        job.exited.clear()
+        job.flap.reset()
+        job.spawn_error = None
+        if job.state is not ProcessState.STOPPING:
+            job.set_state(ProcessState.STARTING)
+        self._publish("start", name)
+        return self._own(self._manage_soon(job))
+
+    async def _manage_soon(self, job: Job) -> None:
+        self._manage(job)
+
+    def stop_process(self, name_or_id: str | int) -> asyncio.Task[Any]:
+        """Stop a template by name (it stays stopped), or one instance by id or ``web.2``
+        (that number is held: not respawned until the template is started again)."""
+        target = self._resolve(name_or_id)
+        if isinstance(target, Job):
+            return self._stop_job(target)
+        job = self._jobs[target.template.name]
+        job.held.add(target.number)
+        self._publish("stop_pid", target.template.name, process=target)
+        return self._own(self._stop_processes([target]))
+
+    def _stop_job(self, job: Job) -> asyncio.Task[Any]:
+        job.cancel_retry()
+        job.stopped = True
+        if job.state in (ProcessState.BACKOFF, ProcessState.FATAL, ProcessState.EXITED):
+            job.set_state(ProcessState.STOPPED)
+        elif job.state is not ProcessState.STOPPED:
+            job.set_state(ProcessState.STOPPING)
+        self._publish("stop", job.name)
+
+        async def stop() -> None:
+            await self._stop_processes(list(job.instances.values()))
+            if job.stopped and job.state is ProcessState.STOPPING:
+                job.set_state(ProcessState.STOPPED)
+
+        return self._own(stop())
+
+    async def _stop_processes(self, processes: list[Process]) -> None:
+        await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
+
+    def restart_process(self, name_or_id: str | int) -> asyncio.Task[Any]:
+        """Restart a template's instances, or one instance: each keeps its number and PORT, and
+        the old process is stopped before the new one starts. Clears FATAL/BACKOFF."""
+        target = self._resolve(name_or_id)
+        if isinstance(target, Job):
+            job, numbers = target, None
+        else:
+            job, numbers = self._jobs[target.template.name], [target.number]
+        job.cancel_retry()
+        job.flap.reset()
+        job.stopped = False
+        if numbers is None:
+            job.held.clear()
+            job.exited.clear()
+        else:
+            job.held.difference_update(numbers)
+            job.exited.difference_update(numbers)
+        self._publish("restart", job.name)
+
+        async def restart() -> None:
+            olds = [p for n, p in job.instances.items() if numbers is None or n in numbers]
+            await asyncio.gather(*(self._restart_one(job, p) for p in olds), return_exceptions=True)
+            self._manage(job)
+
+        return self._own(restart())
+
+    async def _restart_one(self, job: Job, process: Process) -> None:
+        await process.stop()
+        await process.wait()
+        if not job.stopped and job.instances.get(process.number) is None and process.number <= job.wanted:
+            self._spawn(job, process.number)
+
+    # -- scaling --------------------------------------------------------------------------
+
+    def scale(self, name: str, n: int | str) -> int:
+        """Set the instance count: ``3`` or ``"3"`` or ``"=3"`` sets, ``"+2"``/``"-1"`` adjust.
+        Returns the new count (never below 0). Scale-down stops the highest numbers."""
+        job = self._job(name)
+        current = job.wanted
+        if isinstance(n, bool):
+            raise InvalidOption("scale", "expected a count")
+        if isinstance(n, int):
+            new = n
+        else:
+            text = str(n).strip()
+            try:
+                if text.startswith(("+", "-")):
+                    new = current + int(text)
+                else:
+                    new = int(text.lstrip("="))
+            except ValueError:
+                raise InvalidOption("scale", f"expected N, =N, +N or -N, got {text[:20]!r}") from None
+        new = max(0, new)
+        job.wanted = new
+        job.exited = {x for x in job.exited if x <= new}
+        self._publish("update", name)
+        self._manage(job)
+        return new
+
+    def ttin(self, name: str, i: int = 1) -> int:
+        """Add *i* instances; returns the new count."""
+        return self.scale(name, f"+{int(i)}")
+
+    def ttou(self, name: str, i: int = 1) -> int:
+        """Remove *i* instances (the highest numbers); returns the new count."""
+        return self.scale(name, f"-{int(i)}")
+
+    def _manage(self, job: Job) -> None:
+        """Spawn the missing instances and stop the surplus (scale-down)."""
+        if self.loop is None or not self.started or self.stopping:
+            return
+        surplus = job.surplus()
+        if surplus:
+            for process in surplus:
+                self._publish("reap", job.name, process=process)
+            self._own(self._stop_processes(surplus))
+        for number in job.numbers_to_run():
+            self._spawn(job, number)
+
+    # -- spawning and exits --------------------------------------------------------------
+
+    def _env_for(self, template: ProcessTemplate, number: int) -> dict[str, str]:
+        env = dict(os.environ) if template.os_env else {}
+        env.update(template.env)
+        port = None if template.port is None else instance_port(template.port, template.port_index, number)
+        env.update(instance_env(template.name, number, port))
+        return env
+
+    def _spawn(self, job: Job, number: int) -> None:
+        if job.template.detach:
+            self._own(self._spawn_detached(job, number))
+            return
+        process = Process(
+            self.loop, next_process_id(), job.template, number, self._env_for(job.template, number),
+            reaper=self._reaper, output_sink=self._dispatch_output,
+        )
+        job.instances[number] = process
+        self.running[process.id] = process
+        if self._output_paused:
+            process.pause_reading()
+        if job.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF):
+            job.set_state(ProcessState.STARTING)
+        self._own(self._supervise(job, process))
+
+    async def _supervise(self, job: Job, process: Process) -> None:
+        try:
+            await process.spawn()
+        except SpawnError as exc:
+            job.spawn_error = str(exc)
+            log.error("%s", exc)
+            self.running.pop(process.id, None)
+            self._publish("spawn_error", job.name, process=process, error=str(exc))
+            self._handle_exit(job, process, ExitStatus(127, None))
+            return
+        job.spawn_error = None
+        self._attach_listeners(process)
+        if job.state is ProcessState.STARTING:
+            job.set_state(ProcessState.RUNNING)
+        self._publish("spawn", job.name, process=process)
+        status = await process.wait()
+        self.running.pop(process.id, None)
+        self._handle_exit(job, process, status)
+
+    async def _spawn_detached(self, job: Job, number: int) -> None:
+        """Launch without monitoring: a shell backgrounds the command in a new session."""
+        argv = ["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1 &\necho $!', "hu-detach",
+                *Process(self.loop, 0, job.template, number, {})._argv()]
+        try:
+            with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
+                shell = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                    env=self._env_for(job.template, number), cwd=job.template.cwd, start_new_session=True,
+                )
+                if self._reaper:
+                    self._reaper.register(shell.pid)
+            out, _ = await shell.communicate()
+        except OSError as exc:
+            self._publish("spawn_error", job.name, error=str(exc))
+            return
+        finally:
+            if self._reaper and "shell" in locals():
+                self._reaper.unregister(shell.pid)
+        self._detached_sessions.add(shell.pid)
+        os_pid = int(out.split()[0]) if out.split() else None
+        self._publish("spawn", job.name, os_pid=os_pid, detached=True, instance=f"{job.name}.{number}")
+
+    def _handle_exit(self, job: Job, process: Process, status: ExitStatus) -> None:
+        if job.instances.get(process.number) is process:
+            del job.instances[process.number]
+        self._publish("exit", job.name, process=process, exit_status=status.code, term_signal=status.signal,
+                      requested=process.requested_stop)
+        if process.requested_stop or self.stopping:
+            if not job.instances and job.state is ProcessState.RUNNING and not job.numbers_to_run():
+                job.set_state(ProcessState.STOPPED)
+            return
+        job.last_exit = status
+        if job.stopped:
+            return
+        if wants_restart(job.template.restart, status):
+            verdict = record_unexpected_exit(job.flap, job.template.flapping, self.clock())
+            if verdict is Verdict.RESTART:
+                job.restarts += 1
+                outcome = "restart"
+                uptime = time.monotonic() - process.started_monotonic if process.started_monotonic else 0.0
+                if job.template.flapping is None and uptime < MIN_RESPAWN_INTERVAL_S:
+                    # No flapping rule to stop a crash loop: at most one spawn a second (runit, s6).
+                    job.retry = self.loop.call_later(MIN_RESPAWN_INTERVAL_S - uptime, self._retry, job)
+                else:
+                    self._spawn(job, process.number)
+            else:
+                outcome = self._flapped(job, verdict)
+        else:
+            outcome = "exited"
+            job.exited.add(process.number)
+            if not job.alive():
+                job.set_state(ProcessState.EXITED)
+        if self.exit_policy is not None:
+            try:
+                self.exit_policy(process, status, outcome)
+            except Exception:
+                log.exception("exit policy failed")
+
+    def _flapped(self, job: Job, verdict: Verdict) -> str:
+        self._publish("flap", job.name)
+        others = list(job.instances.values())
+        if others:
+            self._own(self._stop_processes(others))
+        if verdict is Verdict.BACKOFF:
+            job.set_state(ProcessState.BACKOFF)
+            assert job.template.flapping is not None, "BACKOFF without flapping settings"
+            job.retry = self.loop.call_later(job.template.flapping.retry_in, self._retry, job)
+            self._publish("backoff", job.name, retries=job.flap.retries)
+            return "backoff"
+        job.set_state(ProcessState.FATAL)
+        self._publish("fatal", job.name)
+        return "fatal"
+
+    def _retry(self, job: Job) -> None:
+        job.retry = None
+        if job.stopped or self.stopping or self._jobs.get(job.name) is not job:
+            return
+        record_retry(job.flap, self.clock())
+        if job.state is not ProcessState.RUNNING:
+            job.set_state(ProcessState.STARTING)
+        self._publish("retry", job.name, retries=job.flap.retries)
+        self._manage(job)
+        self._check_idle()
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def _resolve(self, name_or_id: str | int) -> Job | Process:
+        if isinstance(name_or_id, int) and not isinstance(name_or_id, bool):
+            process = self.running.get(name_or_id)
+            if process is None:
+                raise UnknownProcess(f"no running process with id {name_or_id}")
+            return process
+        text = str(name_or_id)
+        if text.isdigit():
+            return self._resolve(int(text))
+        type_name, number = split_instance_name(text)
+        job = self._job(type_name)
+        if number is None:
+            return job
+        process = job.instances.get(number)
+        if process is None:
+            raise UnknownProcess(f"{text} is not running")
+        return process
+
+    def get_process(self, name_or_id: str | int) -> Job | Process:
+        """An id or ``web.2`` gives the Process; a template name gives its Job."""
+        return self._resolve(name_or_id)
+
+    def get_process_info(self, name: str) -> dict[str, Any]:
+        return self._job(name).info()
+
+    def get_process_status(self, name: str) -> dict[str, Any]:
+        return self._job(name).status()
+
+    def list(self, name: str | None = None) -> list[Process]:
+        """Live processes, of one template or all (in template then number order)."""
+        jobs = [self._job(name)] if name is not None else list(self._jobs.values())
+        return [j.instances[n] for j in jobs for n in sorted(j.instances) if j.instances[n].alive]
+
+    def pids(self, name: str | None = None) -> list[int]:
+        return [p.id for p in self.list(name)]
+
+    def send_signal(self, name_or_id: str | int, signum: int | str) -> int:
+        """Signal a process or every instance of a template (each group). Returns how many."""
+        sig = parse_signal(signum)
+        target = self._resolve(name_or_id)
+        processes = target.alive() if isinstance(target, Job) else [target]
+        for process in processes:
+            process.send_signal(sig)
+        self._publish("kill", processes[0].template.name if processes else str(name_or_id), signum=int(sig))
+        return len(processes)
+
+    # -- output and stats -----------------------------------------------------------------
+
+    def add_output_sink(self, sink: OutputSink) -> None:
+        """Call ``sink(process, label, data)`` for every chunk any process writes (fast path:
+        no dict per chunk). Used by the console printer and the log buffer."""
+        self._sinks[sink] = None
+
+    def remove_output_sink(self, sink: OutputSink) -> None:
+        self._sinks.pop(sink, None)
+
+    def monitor_io(self, name: str, label: str, listener: Callable[..., Any]) -> None:
+        """``listener(label, msg)`` for output *label* (``"."`` = all) of every process of
+        template *name* (``"."`` = all templates), including processes started later."""
+        if name != ".":
+            self._job(name)
+        self._io_listeners.setdefault((name, label), {})[listener] = None
+
+    def unmonitor_io(self, name: str, label: str, listener: Callable[..., Any]) -> None:
+        listeners = self._io_listeners.get((name, label))
+        if listeners is not None:
+            listeners.pop(listener, None)
+
+    def _dispatch_output(self, process: Process, label: str, data: bytes) -> None:
+        for sink in self._sinks:
+            sink(process, label, data)
+        if self._io_listeners:
+            msg = None
+            for key in ((process.template.name, label), (process.template.name, "."), (".", label), (".", ".")):
+                for listener in self._io_listeners.get(key, ()):
+                    if msg is None:
+                        msg = {"event": label, "name": process.template.name, "process": process.name,
+                               "pid": process.id, "os_pid": process.os_pid, "data": data}
+                    listener(label, msg)
+
+    def pause_output(self) -> None:
+        """Stop reading every child's output (backpressure). Calls nest; each needs a resume."""
+        self._output_paused += 1
+        if self._output_paused == 1:
+            for process in self.running.values():
+                process.pause_reading()
+
+    def resume_output(self) -> None:
+        if self._output_paused == 0:
+            return
+        self._output_paused -= 1
+        if self._output_paused == 0:
+            for process in self.running.values():
+                process.resume_reading()
+
+    def monitor(self, name: str, listener: Callable[..., Any]) -> None:
+        """``listener("stat", msg)`` every 0.1 s for each process of *name*, later ones included."""
+        job = self._job(name)
+        self._stat_listeners.setdefault(name, {})[listener] = None
+        for process in job.alive():
+            process.monitor(listener)
+
+    def unmonitor(self, name: str, listener: Callable[..., Any]) -> None:
+        self._stat_listeners.get(name, {}).pop(listener, None)
+        if name in self._jobs:
+            for process in self._jobs[name].instances.values():
+                process.unmonitor(listener)
+
+    def _attach_listeners(self, process: Process) -> None:
+        for listener in self._stat_listeners.get(process.template.name, ()):
+            process.monitor(listener)
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """Per-process samples of template *name* plus sums/maxima (None-safe)."""
+        samples = []
+        for process in self._job(name).alive():
+            sample = process.stats()
+            if sample is not None:
+                sample.update({"pid": process.id, "os_pid": process.os_pid, "name": process.name})
+                samples.append(sample)
+        cpus = [s["cpu"] for s in samples if s.get("cpu") is not None]
+        mems = [s["mem_info1"] for s in samples if s.get("mem_info1") is not None]
+        return {"name": name, "stats": samples, "cpu": sum(cpus) if cpus else None,
+                "max_cpu": max(cpus, default=None), "mem_info1": sum(mems) if mems else None,
+                "max_mem_info1": max(mems, default=None)}
+
+    # -- events ---------------------------------------------------------------------------
+
+    def subscribe(self, evtype: str, listener: Callable[..., Any]) -> None:
+        self.events.subscribe(evtype, listener)
+
+    def subscribe_once(self, evtype: str, listener: Callable[..., Any]) -> None:
+        self.events.subscribe_once(evtype, listener)
+
+    def unsubscribe(self, evtype: str, listener: Callable[..., Any]) -> None:
+        self.events.unsubscribe(evtype, listener)
+
+    def _publish(self, event: str, name: str, process: Process | None = None, **extra: Any) -> None:
+        msg: dict[str, Any] = {"event": event, "name": name}
+        if process is not None:
+            msg.update({"pid": process.id, "os_pid": process.os_pid, "instance": process.name})
+        msg.update(extra)
+        self.events.publish(event, msg)
+        self.events.publish(f"proc.{name}.{event}", {**msg, "event": f"proc.{name}.{event}"})
+
+
+def _on_thread_of(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return not loop.is_running()
