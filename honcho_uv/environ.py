@@ -237,9 +237,8 @@ def load_app(
     env = load_env_files(files, required=bool(named))
     procfile_name = procfile or env.get("PROCFILE") or environ.get("PROCFILE") or "Procfile"
     procfile_path = root / procfile_name
-    display = procfile_name if not Path(procfile_name).is_absolute() else str(procfile_path)
-    parsed = load_procfile(procfile_path)
-    parsed = Procfile(display, parsed.entries)
+    display = procfile_name if (root == Path.cwd().resolve() or Path(procfile_name).is_absolute()) else str(procfile_path)
+    parsed = load_procfile(procfile_path, display)
     if port is not None:
         port_base = parse_port(port, "--port")
     elif "PORT" in env:

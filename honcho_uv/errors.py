@@ -58,6 +58,7 @@ class ProcfileError(ConfigError):
         self.path = path
         self.lineno = lineno
         self.reason = message
+        self.problems: list[ProcfileError] = [self]
         where = f"{path}:{lineno}" if lineno else path
         super().__init__(f"{where}: {message}")
 

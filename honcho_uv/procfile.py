@@ -111,7 +111,9 @@ def parse_procfile(text: str, path: str = "Procfile") -> Procfile:
     """
     procfile, problems = check_procfile(text, path)
     if problems:
-        raise problems[0]
+        first = problems[0]
+        first.problems = problems  # every problem, for `hu check`
+        raise first
     return procfile
 
 
@@ -128,9 +130,9 @@ def read_procfile_text(path: str | Path) -> str:
         raise ProcfileError(f"cannot be read ({exc.strerror})", str(path)) from exc
 
 
-def load_procfile(path: str | Path) -> Procfile:
-    """Read and parse the Procfile at *path* (errors as in :func:`parse_procfile`)."""
-    return parse_procfile(read_procfile_text(path), str(path))
+def load_procfile(path: str | Path, display: str | None = None) -> Procfile:
+    """Read and parse the Procfile at *path*; errors name it as *display* (default: *path*)."""
+    return parse_procfile(read_procfile_text(path), display or str(path))
 
 
 def validate_name(name: str, what: str = "process name") -> str:

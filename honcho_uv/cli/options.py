@@ -1,0 +1,103 @@
+"""Options shared by several commands, accepted before or after the subcommand.
+
+honcho accepts its global flags on either side of the subcommand (honcho #173); click only
+parses group options before it. So each global option is declared on the group *and* on each
+command with a default of None, and :func:`globals_of` merges them: the command's value wins,
+then the group's, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from honcho_uv.environ import App, load_app
+
+__all__ = ["GlobalOptions", "global_options", "globals_of", "split_names", "want_colour"]
+
+
+def _multi(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...] | None:
+    return value or None
+
+
+_GLOBALS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    click.option("-f", "--procfile", metavar="FILE", default=None, help="Procfile path, relative to the app root."),
+    click.option("-e", "--env", "env_files", metavar="FILE[,FILE]", multiple=True, callback=_multi,
+                 help="Env files (repeatable, or comma-separated; default .env)."),
+    click.option("-d", "--app-root", metavar="DIR", default=None,
+                 help="App root: where the Procfile and env files are, and the processes' cwd."),
+    click.option("--color/--no-color", "--colour/--no-colour", "color", default=None,
+                 help="Force colour on or off (default: NO_COLOR, FORCE_COLOR, then TTY)."),
+    click.option("--no-prefix", "no_prefix", is_flag=True, default=None, help="Print output lines raw."),
+    click.option("--timestamps/--no-timestamps", "timestamps", default=None, help="Show HH:MM:SS in the prefix."),
+]
+
+
+def global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the global options to a command or group."""
+    for option in reversed(_GLOBALS):
+        fn = option(fn)
+    return fn
+
+
+@dataclass
+class GlobalOptions:
+    procfile: str | None
+    env_files: tuple[str, ...] | None
+    app_root: str | None
+    color: bool | None
+    no_prefix: bool
+    timestamps: bool
+
+    def load_app(self, port: int | str | None = None) -> App:
+        return load_app(self.app_root, self.procfile, self.env_files, port)
+
+
+_NAMES = ("procfile", "env_files", "app_root", "color", "no_prefix", "timestamps")
+
+
+def globals_of(ctx: click.Context, params: dict[str, Any]) -> GlobalOptions:
+    """Merge the global options of the command (*params*, popped) over the group's."""
+    group = ctx.find_root().params
+    merged: dict[str, Any] = {}
+    for name in _NAMES:
+        value = params.pop(name, None)
+        merged[name] = value if value is not None else group.get(name)
+    return GlobalOptions(
+        procfile=merged["procfile"],
+        env_files=merged["env_files"],
+        app_root=merged["app_root"],
+        color=merged["color"],
+        no_prefix=bool(merged["no_prefix"]),
+        timestamps=True if merged["timestamps"] is None else merged["timestamps"],
+    )
+
+
+def want_colour(flag: bool | None, stream: Any = None, environ: dict[str, str] | None = None) -> bool:
+    """``--color/--no-color``, then ``NO_COLOR``, then ``FORCE_COLOR``, then "is it a TTY"."""
+    env = os.environ if environ is None else environ
+    if flag is not None:
+        return flag
+    if env.get("NO_COLOR"):
+        return False
+    force = env.get("FORCE_COLOR")
+    if force and force != "0":
+        return True
+    stream = sys.stdout if stream is None else stream
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def split_names(values: tuple[str, ...] | None) -> list[str]:
+    """``("web,worker", "clock")`` -> ``["web", "worker", "clock"]``."""
+    out: list[str] = []
+    for value in values or ():
+        out.extend(v.strip() for v in value.split(",") if v.strip())
+    return out

@@ -1,0 +1,75 @@
+"""``hu start``: run the Procfile's processes in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from honcho_uv.cli.foreground import Foreground, app_templates
+from honcho_uv.cli.loop import run_loop
+from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, split_names, want_colour
+from honcho_uv.environ import App, expand_instances, parse_formation, resolve_formation
+from honcho_uv.errors import InvalidOption
+from honcho_uv.manager import Manager
+from honcho_uv.printer import Printer
+from honcho_uv.rundir import AppLock
+
+__all__ = ["start_command"]
+
+
+@click.command("start")
+@click.argument("processes", nargs=-1)
+@click.option("-c", "--concurrency", "concurrency", multiple=True, metavar="NAME=N,...",
+              help="How many of each type: web=3,worker=0,all=1 (repeatable).")
+@click.option("-m", "--formation", "formation", multiple=True, metavar="NAME=N,...", help="Alias of --concurrency.")
+@click.option("-x", "--exclude", multiple=True, metavar="NAME", help="Do not run these types (repeatable, commas).")
+@click.option("-p", "--port", default=None, metavar="PORT", help="Base port (default: PORT from .env, else 5000).")
+@click.option("-t", "--timeout", default=5.0, type=float, show_default=True, metavar="SECONDS",
+              help="Seconds between the stop signal and SIGKILL.")
+@click.option("-q", "--quiet", multiple=True, metavar="NAME", help="Hide these types' output (repeatable, commas).")
+@click.option("--can-die", multiple=True, metavar="NAME", help="These types may exit without stopping the rest.")
+@click.option("--restart", "restart", multiple=True, metavar="NAME|all",
+              help="Restart these types when they exit (with flapping detection).")
+@global_options
+@click.pass_context
+def start_command(ctx: click.Context, **params: Any) -> None:
+    """Run the processes of the Procfile (all, or the PROCESSES named)."""
+    opts = globals_of(ctx, params)
+    if params["timeout"] < 0:
+        raise InvalidOption("--timeout", "must be >= 0")
+    app = opts.load_app(params["port"])
+    formation = parse_formation([*params["concurrency"], *params["formation"]])
+    counts = resolve_formation(app.procfile, formation, only=params["processes"], exclude=split_names(params["exclude"]))
+    for name in split_names(params["quiet"]) + split_names(params["can_die"]) + split_names(params["restart"]):
+        if name != "all" and name not in app.procfile:
+            raise InvalidOption("process", f"no process type {name!r} in {app.procfile.path}")
+    with AppLock(app.root):
+        code = run_loop(_run(app, counts, opts, params))
+    ctx.exit(code)
+
+
+async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: dict[str, Any]) -> int:
+    loop = asyncio.get_running_loop()
+    instances = expand_instances(app, counts)
+    printer = Printer(
+        colour=want_colour(opts.color), prefix=not opts.no_prefix, timestamps=opts.timestamps,
+        quiet=split_names(params["quiet"]), width=max((len(i.name) for i in instances), default=6),
+    )
+    foreground = Foreground(loop, printer, can_die=split_names(params["can_die"]))
+    printer.on_broken = lambda: foreground.shutdown(141, "output closed", quiet=True)
+    manager = Manager()
+    foreground.attach(manager)
+    manager.start(applications=[printer])
+    foreground.install_signals()
+    try:
+        for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"])):
+            manager.add_template(template, start=template.numprocesses > 0)
+        foreground.watch_idle()
+        return await foreground.done
+    finally:
+        foreground.remove_signals()
+        if manager.started:
+            manager.stop()
+            await manager.wait_stopped()

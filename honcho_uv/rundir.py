@@ -1,0 +1,95 @@
+"""Where a running ``hu start`` keeps its lock and control socket, and the lock itself.
+
+DESIGN.md "Control of a running hu start": the runtime directory is ``$XDG_RUNTIME_DIR/hu``,
+else ``/tmp/hu-<uid>``; it is created 0700 and its owner verified. Each app root gets a key
+(a short hash of its absolute path): ``<key>.lock`` holds the running hu's pid under an
+``flock`` (the kernel drops it when hu dies, so a crash never leaves a stale lock), and
+``<key>.sock`` is the control socket. ``HU_SOCKET`` or ``--socket`` override the socket path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from honcho_uv.errors import ConfigError, StateError
+
+__all__ = ["AppLock", "app_key", "runtime_dir", "socket_path"]
+
+
+def runtime_dir(environ: dict[str, str] | None = None) -> Path:
+    """The private runtime directory, created 0700 if missing.
+
+    Raises:
+        ConfigError: it exists but is not a directory we own with mode 0700.
+    """
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_RUNTIME_DIR")
+    path = Path(base) / "hu" if base and os.path.isdir(base) else Path(f"/tmp/hu-{os.getuid()}")
+    try:
+        path.mkdir(mode=0o700, parents=False, exist_ok=True)
+    except FileNotFoundError:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise ConfigError(f"{path}: runtime directory is not a directory owned by uid {os.getuid()}")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def app_key(app_root: str | Path) -> str:
+    """A short stable key for an app root (16 hex digits of a SHA-256 of its absolute path)."""
+    return hashlib.sha256(str(Path(app_root).resolve()).encode()).hexdigest()[:16]
+
+
+def socket_path(app_root: str | Path, environ: dict[str, str] | None = None) -> Path:
+    """The control socket for *app_root*: ``HU_SOCKET`` if set, else ``<runtime dir>/<key>.sock``."""
+    env = os.environ if environ is None else environ
+    if env.get("HU_SOCKET"):
+        return Path(env["HU_SOCKET"])
+    return runtime_dir(env) / f"{app_key(app_root)}.sock"
+
+
+class AppLock:
+    """One ``hu start`` per app root: an exclusive ``flock`` on ``<key>.lock`` holding our pid.
+
+    :meth:`acquire` raises :class:`StateError` naming the running hu's pid when taken.
+    The lock dies with the process, so there is never a stale lock to clean up.
+    """
+
+    def __init__(self, app_root: str | Path):
+        self.path = runtime_dir() / f"{app_key(app_root)}.lock"
+        self.app_root = Path(app_root)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with contextlib.suppress(OSError):
+                other = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise StateError(f"hu is already running in {self.app_root} (pid {other or '?'})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> AppLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
