@@ -510,7 +510,7 @@ class Manager:
 
     async def _supervise(self, job: Job, process: Process) -> None:
         try:
-            await process.spawn()
+            await process.spawn(on_started=lambda p: self._publish("spawn", job.name, process=p))
         except SpawnError as exc:
             job.spawn_error = str(exc)
             log.error("%s", exc)
@@ -522,7 +522,6 @@ class Manager:
         self._attach_listeners(process)
         if job.state is ProcessState.STARTING:
             job.set_state(ProcessState.RUNNING)
-        self._publish("spawn", job.name, process=process)
         status = await process.wait()
         self.running.pop(process.id, None)
         self._handle_exit(job, process, status)

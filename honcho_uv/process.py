@@ -129,8 +129,11 @@ class Process:
             argv = [sys.executable, "-m", "honcho_uv._privdrop", str(uid), str(gid), "--", *argv]
         return argv
 
-    async def spawn(self) -> None:
+    async def spawn(self, on_started: Callable[[Process], None] | None = None) -> None:
         """Start the child. After return it runs and its pipes are being read.
+
+        *on_started(process)* is called once the pid is known, before any output can be
+        delivered (so a "started" event is published ahead of the first line).
 
         Raises:
             SpawnError: the executable, the cwd or a pipe could not be had; ``__cause__`` is the
@@ -181,6 +184,8 @@ class Process:
         self.started_monotonic = time.monotonic()
         with contextlib.suppress(psutil.Error):
             self.create_time = psutil.Process(self.os_pid).create_time()
+        if on_started is not None:
+            on_started(self)
         for label, (r, _) in pipes.items():
             pipe = open(r, "rb", buffering=0)  # noqa: SIM115 - owned by the transport from here
             read_transport, _ = await self.loop.connect_read_pipe(lambda label=label: _OutputProtocol(self, label), pipe)

@@ -117,22 +117,24 @@ def parse_procfile(text: str, path: str = "Procfile") -> Procfile:
     return procfile
 
 
-def read_procfile_text(path: str | Path) -> str:
-    """Read a Procfile as text; a missing or unreadable file is a :class:`ProcfileError`."""
+def read_procfile_text(path: str | Path, display: str | None = None) -> str:
+    """Read a Procfile as text; a missing or unreadable file is a :class:`ProcfileError`
+    naming it as *display* (default: *path*)."""
     p = Path(path)
+    name = display or str(path)
     if not p.exists():
-        raise ProcfileError("does not exist", str(path))
+        raise ProcfileError("does not exist", name)
     if not p.is_file():
-        raise ProcfileError("is not a file", str(path))
+        raise ProcfileError("is not a file", name)
     try:
         return p.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
-        raise ProcfileError(f"cannot be read ({exc.strerror})", str(path)) from exc
+        raise ProcfileError(f"cannot be read ({exc.strerror})", name) from exc
 
 
 def load_procfile(path: str | Path, display: str | None = None) -> Procfile:
     """Read and parse the Procfile at *path*; errors name it as *display* (default: *path*)."""
-    return parse_procfile(read_procfile_text(path), display or str(path))
+    return parse_procfile(read_procfile_text(path, display), display or str(path))
 
 
 def validate_name(name: str, what: str = "process name") -> str:

@@ -26,7 +26,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FORWARDED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 
 
-def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: Iterable[str] = ()) -> list[ProcessTemplate]:
+def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: Iterable[str] = (),
+                  flapping: FlappingInfo | None = None) -> list[ProcessTemplate]:
     """One template per Procfile entry (in order), run through ``/bin/sh -c`` in the app root.
 
     The child env is the OS env, then the app's env files, then PORT/PS/HU_PROCESS_NAME (added
@@ -44,7 +45,7 @@ def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: 
                 name=entry.name, cmd=entry.command, shell=True, env=env, os_env=True, cwd=str(app.root),
                 numprocesses=counts.get(entry.name, 0), redirect_output=("out", "out"),
                 graceful_timeout=timeout, restart="always" if restarts else "never",
-                flapping=FlappingInfo() if restarts else None, port=app.port_base, port_index=index,
+                flapping=(flapping or FlappingInfo()) if restarts else None, port=app.port_base, port_index=index,
             )
         )
     return templates

@@ -146,17 +146,22 @@ async def _smoke(opts: GlobalOptions, command: list[str], params: dict[str, Any]
     try:
         for template in app_templates(app, counts, timeout=params["timeout"]):
             manager.add_template(template, start=template.numprocesses > 0)
-        if not await _first(watcher.all_ready(params["ready_timeout"]), foreground.done):
+        ready_task = asyncio.ensure_future(watcher.all_ready(params["ready_timeout"]))
+        await asyncio.wait([ready_task, foreground.done], return_when=asyncio.FIRST_COMPLETED)
+        if not ready_task.done():
+            ready_task.cancel()
+        if not ready_task.done() or ready_task.cancelled() or not ready_task.result():
             return await _fail(foreground, printer, watcher.problem or "stopped before the processes were ready")
         printer.system(f"all ready; running {' '.join(command)}")
         child = await asyncio.create_subprocess_exec(*command, env={**app.child_env(), "PYTHONUNBUFFERED": "1"},
                                                      cwd=str(app.root))
         child_wait = asyncio.ensure_future(child.wait())
-        finished = await _first(child_wait, foreground.done)
-        if not finished or not child_wait.done():
+        await asyncio.wait([child_wait, foreground.done], return_when=asyncio.FIRST_COMPLETED)
+        if not child_wait.done():  # a process died, or hu was signalled, during the command
             _terminate(child)
             await child_wait
-            return await _fail(foreground, printer, f"{' '.join(command)} interrupted")
+            reason = watcher.problem or "a process stopped"
+            return await _fail(foreground, printer, f"{' '.join(command)} interrupted: {reason}")
         code = child.returncode if child.returncode >= 0 else 128 - child.returncode
         foreground.shutdown(code, f"{command[0]} exited with code {code}")
         await foreground.done
@@ -168,16 +173,6 @@ async def _smoke(opts: GlobalOptions, command: list[str], params: dict[str, Any]
         if manager.started:
             manager.stop()
             await manager.wait_stopped()
-
-
-async def _first(task: Any, done: asyncio.Future[int]) -> Any:
-    """Await *task* unless the foreground stops first; returns its result, or False."""
-    task = asyncio.ensure_future(task)
-    await asyncio.wait([task, done], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        return task.result()
-    task.cancel()
-    return False
 
 
 async def _fail(foreground: Foreground, printer: Printer, message: str) -> int:
@@ -229,8 +224,10 @@ class ReadyWatcher:
             self.ready.add(process.name)
 
     def _on_exit(self, event: str, msg: dict[str, Any]) -> None:
-        if msg.get("instance") in self.how and msg["instance"] not in self.ready and not msg.get("requested"):
-            self.problem = f"{msg['instance']} exited before it was ready"
+        instance = msg.get("instance")
+        if instance in self.how and not msg.get("requested") and self.problem is None:
+            when = "during the command" if instance in self.ready else "before it was ready"
+            self.problem = f"{instance} exited {when}"
 
     async def all_ready(self, timeout: float) -> bool:
         """True once every instance is ready; False on a death, a stop or *timeout*.

@@ -13,6 +13,7 @@ from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, spl
 from honcho_uv.environ import App, expand_instances, parse_formation, resolve_formation
 from honcho_uv.errors import InvalidOption
 from honcho_uv.manager import Manager
+from honcho_uv.models import FlappingInfo
 from honcho_uv.printer import Printer
 from honcho_uv.rundir import AppLock
 
@@ -32,6 +33,8 @@ __all__ = ["start_command"]
 @click.option("--can-die", multiple=True, metavar="NAME", help="These types may exit without stopping the rest.")
 @click.option("--restart", "restart", multiple=True, metavar="NAME|all",
               help="Restart these types when they exit (with flapping detection).")
+@click.option("--flapping", default=None, metavar="ATTEMPTS,WINDOW,RETRY_IN,MAX_RETRY",
+              help="Flapping rule for --restart types (default 2,1,7,5: 2 exits in 1 s wait 7 s; FATAL after 5).")
 @global_options
 @click.pass_context
 def start_command(ctx: click.Context, **params: Any) -> None:
@@ -45,12 +48,14 @@ def start_command(ctx: click.Context, **params: Any) -> None:
     for name in split_names(params["quiet"]) + split_names(params["can_die"]) + split_names(params["restart"]):
         if name != "all" and name not in app.procfile:
             raise InvalidOption("process", f"no process type {name!r} in {app.procfile.path}")
+    flapping = FlappingInfo.coerce(params["flapping"]) if params["flapping"] else FlappingInfo()
     with AppLock(app.root):
-        code = run_loop(_run(app, counts, opts, params))
+        code = run_loop(_run(app, counts, opts, params, flapping))
     ctx.exit(code)
 
 
-async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: dict[str, Any]) -> int:
+async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: dict[str, Any],
+               flapping: FlappingInfo) -> int:
     loop = asyncio.get_running_loop()
     instances = expand_instances(app, counts)
     printer = Printer(
@@ -64,7 +69,8 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     manager.start(applications=[printer])
     foreground.install_signals()
     try:
-        for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"])):
+        for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
+                                      flapping=flapping):
             manager.add_template(template, start=template.numprocesses > 0)
         foreground.watch_idle()
         return await foreground.done

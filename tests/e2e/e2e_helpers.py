@@ -1,0 +1,88 @@
+"""Helpers for end-to-end tests (imported by conftest.py and the tests): the installed ``hu`` in a throwaway app directory.
+
+Every child a test starts carries ``HU_TEST_MARKER=<uuid>`` in its environment, so
+:func:`survivors` finds any process that outlived ``hu`` (setsid escapees included).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+HU = shutil.which("hu") or "hu"
+PY = sys.executable
+
+
+class AppDir:
+    """A temporary app root plus a marker that tags every process started from it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.marker = uuid.uuid4().hex
+        self.env = {**os.environ, "HU_TEST_MARKER": self.marker, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+        for key in ("PORT", "PROCFILE", "FORCE_COLOR", "HU_SOCKET"):
+            self.env.pop(key, None)
+        self.env["XDG_RUNTIME_DIR"] = str(root / ".run")
+        self.hu_pids: set[int] = set()  # hu itself carries the marker too; it is not a survivor
+        (root / ".run").mkdir()
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.write_text(text)
+        return path
+
+    def hu(self, *args: str, timeout: float = 30, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run([HU, *args], cwd=self.root, env={**self.env, **(env or {})}, capture_output=True,
+                              timeout=timeout, **kw)
+
+    def popen(self, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+        proc = subprocess.Popen([HU, *args], cwd=self.root, env={**self.env, **(env or {})},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+        self.hu_pids.add(proc.pid)
+        return proc
+
+    def survivors(self) -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter():
+            if proc.pid in self.hu_pids:
+                continue
+            try:
+                if proc.environ().get("HU_TEST_MARKER") == self.marker and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except (psutil.Error, OSError):
+                continue
+        return found
+
+    def assert_no_survivors(self, timeout: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.survivors()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                for proc in left:
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        pass
+                pytest.fail(f"processes outlived hu: {[(p.pid, p.cmdline()) for p in left]}")
+            time.sleep(0.05)
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Poll *predicate* until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
