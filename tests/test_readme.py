@@ -17,7 +17,7 @@ def test_readme_embedding_example_runs_as_written(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "hello from honcho_uv", "spawn hello.1 ", "exit hello.1 0", "announcer stopped"
+        "spawn hello.1 ", "hello from honcho_uv", "exit hello.1 0", "announcer stopped"
     ]
 
 
