@@ -1,7 +1,9 @@
 """runit: one service directory per instance, ``APP-TYPE-N/``.
 
-``run`` (0755) starts ``chpst [-u USER] -e ./env /bin/sh -c 'cd ROOT && exec CMD'``
-with stderr joined to stdout; ``env/`` is an envdir (one 0600 file per variable, read
+``run`` (0755) starts ``chpst -P [-u USER] -e ./env /bin/sh -c 'cd ROOT && exec CMD'``
+with stderr joined to stdout, as a process-group leader; ``control/t`` (0755) makes
+``sv down``/``sv term`` signal that whole group (runit alone signals one pid, which
+would orphan the children of a compound command); ``env/`` is an envdir (one 0600 file per variable, read
 by chpst as root before it drops privileges); ``log/run`` (0755) runs
 ``svlogd -tt LOGDIR/TYPE-N``. Install by linking the directories into the directory
 ``runsvdir`` watches (``/etc/service``).
@@ -34,6 +36,7 @@ class RunitExporter(Exporter):
                 svc = f"{ctx.app}-{ptype.name}-{inst.number}"
                 command = f"cd {shell_quote(str(ctx.root))} && {ptype.exec_command}"
                 out.append(ExportFile(f"{svc}/run", self.render("run", instance=inst, command=command), 0o755))
+                out.append(ExportFile(f"{svc}/control/t", self.render("control-t"), 0o755))
                 log_dir = f"{ctx.log_dir}/{ptype.name}-{inst.number}"
                 out.append(ExportFile(f"{svc}/log/run", self.render("log-run", log_dir=log_dir), 0o755))
                 for key, value in inst.env.items():
