@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from honcho_uv._version import __version__
+from honcho_uv.cli import export_cmd
 from honcho_uv.cli.options import global_options, globals_of
 from honcho_uv.cli.run import run_command
 from honcho_uv.cli.start import start_command
@@ -69,6 +70,9 @@ def check_command(ctx: click.Context, **params: Any) -> None:
 
 cli.add_command(start_command)
 cli.add_command(run_command)
+
+
+export_cmd.register(cli)
 
 
 def main() -> None:
