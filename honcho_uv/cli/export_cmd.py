@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from honcho_uv.cli.options import global_options, globals_of
 from honcho_uv.environ import load_app, parse_formation, resolve_formation
 from honcho_uv.errors import HuError
 
@@ -34,11 +35,12 @@ __all__ = ["export_command", "register"]
 @click.option("--user-units", is_flag=True, help="systemd: units for systemctl --user.")
 @click.option("--image", metavar="IMAGE", help="Container image (compose: instead of build: .; kubernetes: required).")
 @click.option("--listen", metavar="TYPES", help="Comma-separated process types that listen on PORT (default: web).")
-@click.option("-f", "--procfile", metavar="FILE", help="Procfile path, relative to the app root.")
-@click.option("-e", "--env", "env_files", multiple=True, metavar="FILES", help="Env files (repeatable, comma lists).")
-@click.option("-d", "--app-root", metavar="DIR", help="App root (default: the current directory).")
-def export_command(format_name: str, location: str, **options: Any) -> None:
+@global_options
+@click.pass_context
+def export_command(ctx: click.Context, format_name: str, location: str, **options: Any) -> None:
     """Export the Procfile to FORMAT files in LOCATION."""
+    opts = globals_of(ctx, options)
+    options.update(procfile=opts.procfile, env_files=opts.env_files or (), app_root=opts.app_root)
     try:
         lines = run_export(format_name, location, **options)
     except HuError as exc:
