@@ -29,7 +29,9 @@ __all__ = ["COLOURS", "ConsoleWriter", "Printer"]
 
 HIGH_WATER_BYTES = 4 << 20
 LOW_WATER_BYTES = 1 << 20
-PARTIAL_FLUSH_S = 0.2
+#: A partial line is printed once its process has been quiet this long (a prompt, a progress
+#: bar). Never while hu itself paused reading (that is not the process being quiet).
+PARTIAL_FLUSH_S = 0.5
 #: cyan, yellow, green, magenta, red, blue, then the bright variants (honcho's order).
 COLOURS = ("36", "33", "32", "35", "31", "34", "96", "93", "92", "95", "91", "94")
 SYSTEM_COLOUR = "1"
@@ -151,6 +153,8 @@ class Printer:
         self._prefixes: dict[str, bytes] = {}  # process name -> prefix bytes for _stamp_second
         self._flush_timers: dict[int, asyncio.TimerHandle] = {}
         self._names: dict[int, str] = {}
+        self._last_data: dict[int, float] = {}  # process id -> loop time of its latest chunk
+        self._paused = False
 
     # -- application protocol ------------------------------------------------------------
 
@@ -186,12 +190,27 @@ class Printer:
         lines = self._framer.feed(key, data)
         if lines:
             self._emit(process.name, lines)
-        if self._framer.pending(key) and key not in self._flush_timers and self._loop is not None:
-            self._names[key] = process.name
-            self._flush_timers[key] = self._loop.call_later(PARTIAL_FLUSH_S, self._flush_partial, key)
+        if self._framer.pending(key) and self._loop is not None:
+            self._last_data[key] = self._loop.time()
+            if key not in self._flush_timers:
+                self._names[key] = process.name
+                self._flush_timers[key] = self._loop.call_later(PARTIAL_FLUSH_S, self._idle_check, key)
+
+    def _idle_check(self, key: int) -> None:
+        """Flush *key*'s partial line if its process has been quiet for PARTIAL_FLUSH_S."""
+        self._flush_timers.pop(key, None)
+        if not self._framer.pending(key) or self._loop is None:
+            return
+        quiet_for = self._loop.time() - self._last_data.get(key, 0.0)
+        if self._paused or quiet_for < PARTIAL_FLUSH_S:
+            wait = PARTIAL_FLUSH_S if self._paused else PARTIAL_FLUSH_S - quiet_for
+            self._flush_timers[key] = self._loop.call_later(wait, self._idle_check, key)
+            return
+        self._flush_partial(key)
 
     def _flush_partial(self, key: int) -> None:
         self._flush_timers.pop(key, None)
+        self._last_data.pop(key, None)
         lines = self._framer.flush(key)
         if lines:
             self._emit(self._names.get(key, "?"), lines)
@@ -240,6 +259,7 @@ class Printer:
         self._emit("system", message.encode(errors="replace") + b"\n", SYSTEM_COLOUR)
 
     def _pressure(self, on: bool) -> None:
+        self._paused = on
         if self.manager is None:
             return
         if on:

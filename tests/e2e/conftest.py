@@ -4,7 +4,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from e2e_helpers import AppDir
+from hu_helpers import AppDir
 
 
 def pytest_collection_modifyitems(items):

@@ -7,7 +7,7 @@ import re
 import subprocess
 import time
 
-from e2e_helpers import HU, PY
+from hu_helpers import HU, PY
 
 PREFIX = re.compile(rb"^\d\d:\d\d:\d\d (\S+)\s* \| ")
 

@@ -6,7 +6,7 @@ import signal
 
 import pexpect
 import pytest
-from e2e_helpers import HU, PY, wait_for
+from hu_helpers import HU, PY, wait_for
 
 TEST_PY = "import os, sys\nprint(os.environ.get('ANIMAL', 'elephant'))\nsys.stderr.write('error output\\n')\n"
 

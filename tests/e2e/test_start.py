@@ -8,7 +8,7 @@ import time
 
 import pexpect
 import pytest
-from e2e_helpers import HU, PY, wait_for
+from hu_helpers import HU, PY, wait_for
 
 LINE = re.compile(rb"^\d\d:\d\d:\d\d (\S+)\s* \| (.*)$")
 
