@@ -59,6 +59,7 @@ class ConsoleWriter:
         self._pressured = False
         self._closing = False
         self.broken = False
+        self.written = 0  # bytes written so far (read by close() to tell progress from a stall)
         self._thread = threading.Thread(target=self._run, name="hu-console", daemon=True)
         self._thread.start()
 
@@ -108,18 +109,30 @@ class ConsoleWriter:
                 self._call(self._on_broken)
                 return False
             view = view[n:]
+            self.written += n
         return True
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # loop already closed
             self._loop.call_soon_threadsafe(fn, *args)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Write everything queued (up to *timeout* s), then end the thread."""
+    def close(self, stall_timeout: float = 1.0) -> None:
+        """Write everything queued, then end the thread.
+
+        Waits as long as the reader keeps reading; gives up once nothing could be written
+        for *stall_timeout* seconds (a stalled reader must not keep hu from exiting).
+        """
         with self._cond:
             self._closing = True
             self._cond.notify()
-        self._thread.join(timeout)
+        last = self.written
+        idle_since = time.monotonic()
+        while self._thread.is_alive():
+            self._thread.join(0.05)
+            if self.written != last:
+                last, idle_since = self.written, time.monotonic()
+            elif time.monotonic() - idle_since > stall_timeout:
+                return
 
 
 class Printer:
