@@ -383,7 +383,7 @@ class Manager:
         job = self._jobs[target.template.name]
         job.held.add(target.number)
         self._publish("stop_pid", target.template.name, process=target)
-        return self._own(self._stop_processes([target]))
+        return self._request_stop([target])
 
     def _stop_job(self, job: Job) -> asyncio.Task[Any]:
         job.cancel_retry()
@@ -404,6 +404,13 @@ class Manager:
     async def _stop_processes(self, processes: list[Process]) -> None:
         await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
 
+    def _request_stop(self, processes: list[Process]) -> asyncio.Task[Any]:
+        """Stop *processes* in a task, marking them requested now: an exit that beats the task
+        to it must not count as unexpected (and be restarted or reach the exit policy)."""
+        for process in processes:
+            process.requested_stop = True
+        return self._own(self._stop_processes(processes))
+
     def restart_process(self, name_or_id: str | int) -> asyncio.Task[Any]:
         """Restart a template's instances, or one instance: each keeps its number and PORT, and
         the old process is stopped before the new one starts. Clears FATAL/BACKOFF."""
@@ -415,6 +422,8 @@ class Manager:
         job.cancel_retry()
         job.flap.reset()
         job.stopped = False
+        if job.state in (ProcessState.FATAL, ProcessState.BACKOFF):
+            job.set_state(ProcessState.STARTING)
         if numbers is None:
             job.held.clear()
             job.exited.clear()
@@ -476,10 +485,16 @@ class Manager:
         if self.loop is None or not self.started or self.stopping:
             return
         surplus = job.surplus()
+        if job.retry is not None or job.state is ProcessState.FATAL:
+            surplus = [p for p in surplus if not p.requested_stop]
+            if surplus:
+                self._request_stop(surplus)
+            return  # BACKOFF waits for its retry; FATAL for a user start
+        surplus = [p for p in surplus if not p.requested_stop]
         if surplus:
             for process in surplus:
                 self._publish("reap", job.name, process=process)
-            self._own(self._stop_processes(surplus))
+            self._request_stop(surplus)
         for number in job.numbers_to_run():
             self._spawn(job, number)
 
@@ -504,7 +519,8 @@ class Manager:
         self.running[process.id] = process
         if self._output_paused:
             process.pause_reading()
-        if job.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF):
+        if job.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF,
+                         ProcessState.STOPPING):
             job.set_state(ProcessState.STARTING)
         self._own(self._supervise(job, process))
 
@@ -512,6 +528,12 @@ class Manager:
         try:
             await process.spawn()
         except SpawnError as exc:
+            if process.requested_stop:  # stopped before it started: nothing ran, nothing to report
+                self.running.pop(process.id, None)
+                if job.instances.get(process.number) is process:
+                    del job.instances[process.number]
+                self._manage(job)
+                return
             job.spawn_error = str(exc)
             log.error("%s", exc)
             self.running.pop(process.id, None)
@@ -558,6 +580,9 @@ class Manager:
         if process.requested_stop or self.stopping:
             if not job.instances and job.state is ProcessState.RUNNING and not job.numbers_to_run():
                 job.set_state(ProcessState.STOPPED)
+            # The number may be wanted again meanwhile (scaled down then up, started while
+            # stopping): nothing else would respawn it.
+            self._manage(job)
             return
         job.last_exit = status
         if job.stopped:
@@ -590,7 +615,7 @@ class Manager:
         self._publish("flap", job.name)
         others = list(job.instances.values())
         if others:
-            self._own(self._stop_processes(others))
+            self._request_stop(others)
         if verdict is Verdict.BACKOFF:
             job.set_state(ProcessState.BACKOFF)
             assert job.template.flapping is not None, "BACKOFF without flapping settings"
