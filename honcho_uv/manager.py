@@ -107,6 +107,7 @@ class Manager:
         self._idle_callbacks: list[Callable[[], None]] = []
         self._detached_sessions: set[int] = set()
         self._stopped: asyncio.Future[None] | None = None
+        self._owns_loop = False  # start() created the loop: run() closes it at the end
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -119,6 +120,7 @@ class Manager:
                 self.loop = asyncio.get_running_loop()
             except RuntimeError:
                 self.loop = asyncio.new_event_loop()
+                self._owns_loop = True
         self.events.bind(self.loop)
         self._stopped = self.loop.create_future()
         if self._subreaper and Reaper.supported() and _tree.enable_subreaper():
@@ -134,6 +136,8 @@ class Manager:
     def run(self) -> None:
         """Run the loop until :meth:`stop` has finished. Ctrl-C (KeyboardInterrupt) stops.
 
+        A loop that :meth:`start` created is closed before returning.
+
         Raises:
             RuntimeError: the Manager was not started.
         """
@@ -144,6 +148,15 @@ class Manager:
                 self.loop.run_until_complete(self._stopped)
             except KeyboardInterrupt:
                 self.stop()
+        if self._owns_loop:
+            # A loop the Manager made is closed here (left open it warns when collected); a loop
+            # the caller passed in is theirs. A later start() makes a new one.
+            loop, self.loop, self._owns_loop = self.loop, None, False
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
 
     def stop(self, callback: Callable[[Manager], Any] | None = None) -> None:
         """Stop every process (in parallel), then the applications in reverse order.
