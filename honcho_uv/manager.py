@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -47,6 +48,22 @@ __all__ = ["Application", "ExitPolicy", "Manager"]
 log = logging.getLogger(__name__)
 
 MIN_RESPAWN_INTERVAL_S = 1.0
+
+# argv[1:] is the command: fork it with stdio on /dev/null and no other fd, print its pid, exit.
+_DETACH_HELPER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, 1 << 16)
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+print(pid, flush=True)
+"""
 
 
 class Application(Protocol):
@@ -563,25 +580,49 @@ class Manager:
         self._handle_exit(job, process, status)
 
     async def _spawn_detached(self, job: Job, number: int) -> None:
-        """Launch without monitoring: a shell backgrounds the command in a new session."""
-        argv = ["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1 &\necho $!', "hu-detach",
+        """Launch without monitoring: a helper in a new session forks the command and exits.
+
+        The helper reports the pid on a pipe of ours. The forked command closes every fd above
+        2 before exec: uvloop's libuv leaks a non-CLOEXEC copy of the child's stdio fds, and a
+        detached process holding our pipe kept the read of the pid from ever ending (a shell
+        could not close a descriptor whose number it does not know).
+        """
+        argv = [sys.executable, "-I", "-c", _DETACH_HELPER,
                 *Process(self.loop, 0, job.template, number, {})._argv()]
+        shell = None
+        r, w = os.pipe()
         try:
-            with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
-                shell = await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                    env=self._env_for(job.template, number), cwd=job.template.cwd, start_new_session=True,
-                )
-                if self._reaper:
-                    self._reaper.register(shell.pid)
-            out, _ = await shell.communicate()
+            try:
+                with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
+                    shell = await asyncio.create_subprocess_exec(
+                        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=w, stderr=asyncio.subprocess.DEVNULL,
+                        env=self._env_for(job.template, number), cwd=job.template.cwd, start_new_session=True,
+                    )
+                    if self._reaper:
+                        self._reaper.register(shell.pid)
+            finally:
+                os.close(w)
+            # Its session is the detached one from now on: a Manager stop must not take the
+            # detached process for an adopted orphan and kill it.
+            self._detached_sessions.add(shell.pid)
+            reader = asyncio.StreamReader()
+            transport, _ = await self.loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), open(r, "rb", buffering=0)  # noqa: SIM115
+            )
+            r = -1  # owned by the transport
+            try:
+                out = await reader.read()
+            finally:
+                transport.close()
+            await shell.wait()
         except OSError as exc:
             self._publish("spawn_error", job.name, error=str(exc))
             return
         finally:
-            if self._reaper and "shell" in locals():
+            if r >= 0:
+                os.close(r)
+            if self._reaper and shell is not None:
                 self._reaper.unregister(shell.pid)
-        self._detached_sessions.add(shell.pid)
         os_pid = int(out.split()[0]) if out.split() else None
         self._publish("spawn", job.name, os_pid=os_pid, detached=True, instance=f"{job.name}.{number}")
 
