@@ -80,9 +80,12 @@ def test_regression_scale_down_then_up_before_the_exit(run, env) -> None:
         async with Manager() as m:
             m.add_process("w", "sh -c 'trap \"sleep 0.3; exit 0\" TERM; sleep 60 & wait'", env=env, numprocesses=3)
             await until(lambda: len(m.list("w")) == 3)
+            old = [m.get_process("w.2"), m.get_process("w.3")]
             m.scale("w", 1)
             m.scale("w", 3)
-            await until(lambda: len(m.list("w")) == 3 and all(not p.requested_stop for p in m.list("w")), 10)
+            await until(lambda: not any(p.alive for p in old), 5)
+            await until(lambda: len(m.list("w")) == 3 and not set(m.list("w")) & set(old), 5)
+            assert m.get_process_status("w")["state"] == "RUNNING"
 
     run(main())
 
@@ -238,19 +241,32 @@ def test_stop_during_backoff_cancels_the_retry(run, env, how) -> None:
     run(main())
 
 
-def test_regression_stop_right_after_add_does_not_hang_or_leak(run, env, marker) -> None:
-    # A stop racing the spawn returned at once and left the child running; Manager.stop then
-    # waited forever for its supervisor.
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5, 8])
+def test_regression_stop_right_after_add_does_not_hang_or_leak(run, env, marker, turns) -> None:
+    # A stop racing the spawn returned at once and left the child running unsupervised.
     async def main() -> None:
         async with Manager() as m:
-            m.add_process("w", SLEEP, env=env, numprocesses=5)
-            for _ in range(3):
+            m.add_process("w", SLEEP, env=env, numprocesses=3)
+            for _ in range(turns):
                 await asyncio.sleep(0)
-            m.stop_process("w")
-        assert_no_survivors(marker, 1)
-        async with Manager() as m:
-            m.add_process("w", SLEEP, env=env, numprocesses=5)
+            await asyncio.wait_for(m.stop_process("w"), 5)
+            assert_no_survivors(marker, 1)
+            assert m.get_process_status("w")["state"] == "STOPPED" and not m.running
+
+    run(main())
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5, 8])
+def test_regression_manager_stop_right_after_add_does_not_hang(run, env, marker, turns) -> None:
+    # Manager.stop waited forever for the supervisor of a child spawned after stop() ran.
+    async def main() -> None:
+        m = Manager()
+        m.start()
+        m.add_process("w", SLEEP, env=env, numprocesses=3)
+        for _ in range(turns):
             await asyncio.sleep(0)
+        m.stop()
+        await asyncio.wait_for(m.wait_stopped(), 5)
         assert_no_survivors(marker, 1)
 
     run(main())

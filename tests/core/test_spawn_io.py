@@ -235,3 +235,24 @@ def test_spawn_event_and_info(run, env) -> None:
             assert m.get_process_info("p")["env"] == ["HU_TEST_MARKER", "LC_ALL", "PATH"]  # names only
 
     run(main())
+
+
+@pytest.mark.root_only
+def test_regression_privdrop_cannot_be_replaced_from_the_cwd(run, env, tmp_path) -> None:
+    # The uid drop ran `python -m honcho_uv._privdrop`, which imports from the child's cwd
+    # first: a honcho_uv/ in the app directory ran as root instead of the real helper.
+    fake = tmp_path / "honcho_uv"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "_privdrop.py").write_text("print('hijacked as', __import__('os').getuid())\n")
+    os.chmod(tmp_path, 0o755)
+
+    async def main() -> None:
+        async with Manager() as m:
+            out = Output(m)
+            m.add_process("id", "id -u", env={**env, "PYTHONPATH": str(tmp_path)}, cwd=str(tmp_path),
+                          uid="nobody", redirect_output=["out", "out"], restart="never")
+            await until(lambda: m.get_process_status("id")["state"] == "EXITED")
+            assert out.text("id.1") == "65534\n"
+
+    run(main())
