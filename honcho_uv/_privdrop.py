@@ -1,9 +1,11 @@
-"""Exec a command as another user: ``python -m honcho_uv._privdrop UID GID -- ARGV...``.
+"""Exec a command as another user: ``python -I path/to/_privdrop.py UID GID -- ARGV...``.
 
 The child side of ``ProcessTemplate.uid``/``gid``. uvloop's ``subprocess_exec`` cannot change
 user and its ``preexec_fn`` blocks the loop, so the spawn execs this tiny program, which drops
 privileges (supplementary groups, then gid, then uid) and execs the real command in the same
-process (same pid). On failure it writes one line to stderr and exits 127, like a shell.
+process (same pid). It is run by file path with ``-I`` and imports only the standard
+library, so neither the child's environment nor its working directory can substitute other
+code for it (``-m`` would search the cwd and PYTHONPATH). On failure it writes one line to stderr and exits 127, like a shell.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ def main(argv: list[str]) -> None:
         uid, gid = int(argv[0]), int(argv[1])
         command = argv[argv.index("--") + 1 :]
     except (IndexError, ValueError):
-        sys.stderr.write("usage: python -m honcho_uv._privdrop UID GID -- COMMAND...\n")
+        sys.stderr.write("usage: _privdrop.py UID GID -- COMMAND...\n")
         os._exit(2)
     try:
         if gid >= 0:

@@ -14,12 +14,14 @@ Everything here is pure apart from reading the files it is given.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+from dotenv.variables import parse_variables
 
 from honcho_uv.errors import EnvFileError, InvalidOption
 from honcho_uv.procfile import Procfile, load_procfile, validate_name
@@ -39,6 +41,8 @@ __all__ = [
     "resolve_formation",
     "split_env_option",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5000
 PORT_STEP_PER_TYPE = 100
@@ -84,8 +88,22 @@ def parse_env_text(text: str) -> dict[str, str]:
     ``${VAR}`` expands from the values above it in the same text and from the OS environment;
     single-quoted values stay literal. A key with no ``=`` is skipped.
     """
-    values = dotenv_values(stream=io.StringIO(text), interpolate=True)
-    return {key: value for key, value in values.items() if value is not None}
+    # dotenv_values() would expand ${VAR} inside single quotes too; foreman, docker compose and
+    # shells keep those literal, so expansion is done here from python-dotenv's own parser.
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            log.warning("could not parse .env statement starting at line %d", binding.original.line)
+            continue
+        if binding.key is None or binding.value is None:
+            continue
+        _, _, rhs = binding.original.string.partition("=")
+        if rhs.lstrip().startswith("'"):
+            values[binding.key] = binding.value
+        else:
+            scope = {**os.environ, **values}
+            values[binding.key] = "".join(atom.resolve(scope) for atom in parse_variables(binding.value))
+    return values
 
 
 def parse_port(value: object, option: str) -> int:

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -47,6 +48,22 @@ __all__ = ["Application", "ExitPolicy", "Manager"]
 log = logging.getLogger(__name__)
 
 MIN_RESPAWN_INTERVAL_S = 1.0
+
+# argv[1:] is the command: fork it with stdio on /dev/null and no other fd, print its pid, exit.
+_DETACH_HELPER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, 1 << 16)
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+print(pid, flush=True)
+"""
 
 
 class Application(Protocol):
@@ -107,6 +124,7 @@ class Manager:
         self._idle_callbacks: list[Callable[[], None]] = []
         self._detached_sessions: set[int] = set()
         self._stopped: asyncio.Future[None] | None = None
+        self._owns_loop = False  # start() created the loop: run() closes it at the end
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -119,6 +137,7 @@ class Manager:
                 self.loop = asyncio.get_running_loop()
             except RuntimeError:
                 self.loop = asyncio.new_event_loop()
+                self._owns_loop = True
         self.events.bind(self.loop)
         self._stopped = self.loop.create_future()
         if self._subreaper and Reaper.supported() and _tree.enable_subreaper():
@@ -134,6 +153,8 @@ class Manager:
     def run(self) -> None:
         """Run the loop until :meth:`stop` has finished. Ctrl-C (KeyboardInterrupt) stops.
 
+        A loop that :meth:`start` created is closed before returning.
+
         Raises:
             RuntimeError: the Manager was not started.
         """
@@ -144,6 +165,15 @@ class Manager:
                 self.loop.run_until_complete(self._stopped)
             except KeyboardInterrupt:
                 self.stop()
+        if self._owns_loop:
+            # A loop the Manager made is closed here (left open it warns when collected); a loop
+            # the caller passed in is theirs. A later start() makes a new one.
+            loop, self.loop, self._owns_loop = self.loop, None, False
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
 
     def stop(self, callback: Callable[[Manager], Any] | None = None) -> None:
         """Stop every process (in parallel), then the applications in reverse order.
@@ -383,7 +413,7 @@ class Manager:
         job = self._jobs[target.template.name]
         job.held.add(target.number)
         self._publish("stop_pid", target.template.name, process=target)
-        return self._own(self._stop_processes([target]))
+        return self._request_stop([target])
 
     def _stop_job(self, job: Job) -> asyncio.Task[Any]:
         job.cancel_retry()
@@ -404,6 +434,13 @@ class Manager:
     async def _stop_processes(self, processes: list[Process]) -> None:
         await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
 
+    def _request_stop(self, processes: list[Process]) -> asyncio.Task[Any]:
+        """Stop *processes* in a task, marking them requested now: an exit that beats the task
+        to it must not count as unexpected (and be restarted or reach the exit policy)."""
+        for process in processes:
+            process.requested_stop = True
+        return self._own(self._stop_processes(processes))
+
     def restart_process(self, name_or_id: str | int) -> asyncio.Task[Any]:
         """Restart a template's instances, or one instance: each keeps its number and PORT, and
         the old process is stopped before the new one starts. Clears FATAL/BACKOFF."""
@@ -415,6 +452,8 @@ class Manager:
         job.cancel_retry()
         job.flap.reset()
         job.stopped = False
+        if job.state in (ProcessState.FATAL, ProcessState.BACKOFF):
+            job.set_state(ProcessState.STARTING)
         if numbers is None:
             job.held.clear()
             job.exited.clear()
@@ -476,10 +515,16 @@ class Manager:
         if self.loop is None or not self.started or self.stopping:
             return
         surplus = job.surplus()
+        if job.retry is not None or job.state is ProcessState.FATAL:
+            surplus = [p for p in surplus if not p.requested_stop]
+            if surplus:
+                self._request_stop(surplus)
+            return  # BACKOFF waits for its retry; FATAL for a user start
+        surplus = [p for p in surplus if not p.requested_stop]
         if surplus:
             for process in surplus:
                 self._publish("reap", job.name, process=process)
-            self._own(self._stop_processes(surplus))
+            self._request_stop(surplus)
         for number in job.numbers_to_run():
             self._spawn(job, number)
 
@@ -504,7 +549,8 @@ class Manager:
         self.running[process.id] = process
         if self._output_paused:
             process.pause_reading()
-        if job.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF):
+        if job.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF,
+                         ProcessState.STOPPING):
             job.set_state(ProcessState.STARTING)
         self._own(self._supervise(job, process))
 
@@ -512,6 +558,12 @@ class Manager:
         try:
             await process.spawn(on_started=lambda p: self._publish("spawn", job.name, process=p))
         except SpawnError as exc:
+            if process.requested_stop:  # stopped before it started: nothing ran, nothing to report
+                self.running.pop(process.id, None)
+                if job.instances.get(process.number) is process:
+                    del job.instances[process.number]
+                self._manage(job)
+                return
             job.spawn_error = str(exc)
             log.error("%s", exc)
             self.running.pop(process.id, None)
@@ -527,25 +579,49 @@ class Manager:
         self._handle_exit(job, process, status)
 
     async def _spawn_detached(self, job: Job, number: int) -> None:
-        """Launch without monitoring: a shell backgrounds the command in a new session."""
-        argv = ["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1 &\necho $!', "hu-detach",
+        """Launch without monitoring: a helper in a new session forks the command and exits.
+
+        The helper reports the pid on a pipe of ours. The forked command closes every fd above
+        2 before exec: uvloop's libuv leaks a non-CLOEXEC copy of the child's stdio fds, and a
+        detached process holding our pipe kept the read of the pid from ever ending (a shell
+        could not close a descriptor whose number it does not know).
+        """
+        argv = [sys.executable, "-I", "-c", _DETACH_HELPER,
                 *Process(self.loop, 0, job.template, number, {})._argv()]
+        shell = None
+        r, w = os.pipe()
         try:
-            with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
-                shell = await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                    env=self._env_for(job.template, number), cwd=job.template.cwd, start_new_session=True,
-                )
-                if self._reaper:
-                    self._reaper.register(shell.pid)
-            out, _ = await shell.communicate()
+            try:
+                with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
+                    shell = await asyncio.create_subprocess_exec(
+                        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=w, stderr=asyncio.subprocess.DEVNULL,
+                        env=self._env_for(job.template, number), cwd=job.template.cwd, start_new_session=True,
+                    )
+                    if self._reaper:
+                        self._reaper.register(shell.pid)
+            finally:
+                os.close(w)
+            # Its session is the detached one from now on: a Manager stop must not take the
+            # detached process for an adopted orphan and kill it.
+            self._detached_sessions.add(shell.pid)
+            reader = asyncio.StreamReader()
+            transport, _ = await self.loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), open(r, "rb", buffering=0)  # noqa: SIM115
+            )
+            r = -1  # owned by the transport
+            try:
+                out = await reader.read()
+            finally:
+                transport.close()
+            await shell.wait()
         except OSError as exc:
             self._publish("spawn_error", job.name, error=str(exc))
             return
         finally:
-            if self._reaper and "shell" in locals():
+            if r >= 0:
+                os.close(r)
+            if self._reaper and shell is not None:
                 self._reaper.unregister(shell.pid)
-        self._detached_sessions.add(shell.pid)
         os_pid = int(out.split()[0]) if out.split() else None
         self._publish("spawn", job.name, os_pid=os_pid, detached=True, instance=f"{job.name}.{number}")
 
@@ -557,6 +633,9 @@ class Manager:
         if process.requested_stop or self.stopping:
             if not job.instances and job.state is ProcessState.RUNNING and not job.numbers_to_run():
                 job.set_state(ProcessState.STOPPED)
+            # The number may be wanted again meanwhile (scaled down then up, started while
+            # stopping): nothing else would respawn it.
+            self._manage(job)
             return
         job.last_exit = status
         if job.stopped:
@@ -589,7 +668,7 @@ class Manager:
         self._publish("flap", job.name)
         others = list(job.instances.values())
         if others:
-            self._own(self._stop_processes(others))
+            self._request_stop(others)
         if verdict is Verdict.BACKOFF:
             job.set_state(ProcessState.BACKOFF)
             assert job.template.flapping is not None, "BACKOFF without flapping settings"

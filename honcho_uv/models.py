@@ -119,9 +119,9 @@ class FlappingInfo:
     stable_after: float = 10.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool) or self.attempts < 1:
             raise InvalidOption("flapping.attempts", "must be a whole number >= 1")
-        if not isinstance(self.max_retry, int) or self.max_retry < 0:
+        if not isinstance(self.max_retry, int) or isinstance(self.max_retry, bool) or self.max_retry < 0:
             raise InvalidOption("flapping.max_retry", "must be a whole number >= 0")
         for name in ("window", "retry_in", "stable_after"):
             value = getattr(self, name)
@@ -275,9 +275,9 @@ class ProcessTemplate:
             not isinstance(self.port, int) or isinstance(self.port, bool) or not 1 <= self.port <= 65535
         ):
             raise InvalidOption("port", f"must be a port number, got {self.port!r}")
-        if not isinstance(self.port_index, int) or self.port_index < 0:
+        if not isinstance(self.port_index, int) or isinstance(self.port_index, bool) or self.port_index < 0:
             raise InvalidOption("port_index", "must be a whole number >= 0")
-        if not isinstance(self.priority, int):
+        if not isinstance(self.priority, int) or isinstance(self.priority, bool):
             raise InvalidOption("priority", "must be a whole number")
         self.argv()  # a cmd that shlex cannot split is a config error now, not a spawn error later
 

@@ -96,6 +96,13 @@ class Process:
         self._grace_handle: asyncio.TimerHandle | None = None
         self._snapshot: list[psutil.Process] = []
         self._stats: StatsWatcher | None = None
+        # "new" -> "spawning" -> "done"; a stop waits for an in-flight spawn, and a stop
+        # requested before the spawn began makes spawn() refuse.
+        self._spawn_state = "new"
+        self._spawn_done = loop.create_future()
+        self._connecting = False  # output pipes are being connected (an exit must wait for them)
+        # stdin writes made before the spawn finished, flushed in order once it has (None after).
+        self._stdin_backlog: list[bytes] | None = []
 
     # -- identity -----------------------------------------------------------------------
 
@@ -126,7 +133,9 @@ class Process:
         if self.template.uid is not None or self.template.gid is not None:
             uid = -1 if self.template.uid is None else self.template.uid
             gid = -1 if self.template.gid is None else self.template.gid
-            argv = [sys.executable, "-m", "honcho_uv._privdrop", str(uid), str(gid), "--", *argv]
+            # By path and isolated (-I): the child's env and cwd (os_env=False drops PYTHONPATH;
+            # the app dir may hold anything) must not decide which code runs as root.
+            argv = [sys.executable, "-I", _PRIVDROP, str(uid), str(gid), "--", *argv]
         return argv
 
     async def spawn(self, on_started: Callable[[Process], None] | None = None) -> None:
@@ -137,8 +146,25 @@ class Process:
 
         Raises:
             SpawnError: the executable, the cwd or a pipe could not be had; ``__cause__`` is the
-                OSError. Nothing is left open.
+                OSError. Nothing is left open. Also raised, without starting anything, when a
+                stop was requested before the spawn began.
         """
+        if self._spawn_state != "new":
+            raise StateError(f"{self.name}: already spawned")
+        self._spawn_state = "spawning"
+        try:
+            if self.requested_stop:
+                raise SpawnError(f"{self.name}: stopped before it started")
+            await self._spawn(on_started)
+        except BaseException:
+            self._stdin_backlog = None
+            raise
+        finally:
+            self._spawn_state = "done"
+            if not self._spawn_done.done():
+                self._spawn_done.set_result(None)
+
+    async def _spawn(self, on_started: Callable[[Process], None] | None) -> None:
         template = self.template
         cwd = template.cwd
         if cwd is not None and not os.path.isdir(cwd):
@@ -186,12 +212,25 @@ class Process:
             self.create_time = psutil.Process(self.os_pid).create_time()
         if on_started is not None:
             on_started(self)
-        for label, (r, _) in pipes.items():
-            pipe = open(r, "rb", buffering=0)  # noqa: SIM115 - owned by the transport from here
-            read_transport, _ = await self.loop.connect_read_pipe(lambda label=label: _OutputProtocol(self, label), pipe)
-            self._pipes[label] = read_transport
-            if self._paused:
-                read_transport.pause_reading()
+        backlog, self._stdin_backlog = self._stdin_backlog or [], None
+        for data in backlog:
+            self._write_now(data)
+        # connect_read_pipe yields to the loop: the child may exit meanwhile, and its exit must
+        # not be reported before its output has been read.
+        self._connecting = True
+        try:
+            for label, (r, _) in pipes.items():
+                pipe = open(r, "rb", buffering=0)  # noqa: SIM115 - owned by the transport from here
+                read_transport, _ = await self.loop.connect_read_pipe(
+                    lambda label=label: _OutputProtocol(self, label), pipe
+                )
+                self._pipes[label] = read_transport
+                if self._paused:
+                    read_transport.pause_reading()
+        finally:
+            self._connecting = False
+        if self._exited.done() and not self._pipes:
+            self._report_done()
 
     # -- output -------------------------------------------------------------------------
 
@@ -260,6 +299,9 @@ class Process:
             self.write(line)
 
     def _write_now(self, data: bytes) -> None:
+        if self._stdin_backlog is not None:  # not spawned yet: keep it, in order
+            self._stdin_backlog.append(data)
+            return
         transport = self._transport
         pipe = transport.get_pipe_transport(0) if transport is not None else None
         if pipe is not None and not pipe.is_closing():
@@ -276,7 +318,7 @@ class Process:
         if self._stats is not None:
             self._stats.close()
         self._exited.set_result(self._exit_status)
-        if not self._pipes:
+        if not self._pipes and not self._connecting:
             self._report_done()
         else:
             self._grace_handle = self.loop.call_later(EXIT_OUTPUT_GRACE_S, self._report_done)
@@ -320,6 +362,8 @@ class Process:
         Returns None if it was never spawned.
         """
         self.requested_stop = True
+        if self._spawn_state == "spawning":
+            await asyncio.shield(self._spawn_done)  # a spawn in flight: stop what it starts
         if self.os_pid is None:
             return None
         timeout = self.template.graceful_timeout if timeout is None else timeout
@@ -408,6 +452,7 @@ class Process:
 
 
 _ids = itertools.count(1)
+_PRIVDROP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_privdrop.py")
 
 
 def next_process_id() -> int:

@@ -71,7 +71,7 @@ def _read(proc: psutil.Process, depth: int = 0) -> dict[str, Any] | None:
             out["nice"] = _field(proc.nice)
             exe = _field(proc.cmdline)
             out["cmdline"] = os.path.basename(exe[0]) if exe else _field(proc.name)
-            children = _field(proc.children) or [] if depth < 8 else []
+            children = (_field(proc.children) or []) if depth < 8 else []
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     out["children"] = []
