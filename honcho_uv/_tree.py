@@ -23,18 +23,21 @@ from collections.abc import Iterable
 
 import psutil
 
-__all__ = ["enable_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
+__all__ = ["set_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def enable_subreaper() -> bool:
-    """Make orphaned descendants re-parent to this process (Linux). Returns whether it worked."""
+def set_subreaper(on: bool) -> bool:
+    """Make orphaned descendants re-parent to this process, or stop doing so (Linux).
+
+    Returns whether the flag could be set.
+    """
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 

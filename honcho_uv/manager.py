@@ -140,7 +140,7 @@ class Manager:
                 self._owns_loop = True
         self.events.bind(self.loop)
         self._stopped = self.loop.create_future()
-        if self._subreaper and Reaper.supported() and _tree.enable_subreaper():
+        if self._subreaper:
             self._reaper = Reaper.acquire()
         self.started = True
         self.apps = list(apps if apps is not None else applications)

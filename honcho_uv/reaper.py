@@ -16,6 +16,13 @@ it only when some child has become a zombie, and WNOWAIT only peeks.
 
 With no children at all, ``waitid`` fails with ECHILD and the thread sleeps on a condition
 until the next spawn. An idle hu therefore has no periodic wake-ups.
+
+The reaper acts only while at least one Manager holds it (:meth:`acquire`): when the last one
+releases it, the subreaper flag is cleared and the thread sleeps, so children that the
+embedding program (or a library such as pexpect) starts in their own sessions after its
+Managers stopped are never taken from it. While a Manager runs, such children would look like
+adopted orphans; programs that spawn their own session leaders then should pass
+``Manager(subreaper=False)``.
 """
 
 from __future__ import annotations
@@ -50,20 +57,34 @@ class Reaper:
         self.users = 0
 
     @classmethod
-    def acquire(cls) -> Reaper:
-        """The process-wide reaper, started on first use."""
+    def acquire(cls) -> Reaper | None:
+        """The process-wide reaper with the subreaper flag set, or None where that is impossible."""
+        from honcho_uv._tree import set_subreaper
+
         with cls._shared_lock:
+            if not cls.supported():
+                return None
             if cls._shared is None:
                 cls._shared = cls()
-                cls._shared.start()
-            cls._shared.users += 1
-            return cls._shared
+            reaper = cls._shared
+            with reaper._cond:
+                if reaper.users == 0 and not set_subreaper(True):
+                    return None
+                reaper.users += 1
+                reaper._cond.notify_all()
+            reaper.start()
+            return reaper
 
     def release(self) -> None:
-        """Give back a reference from :meth:`acquire`; the thread keeps running (it is idle
-        when there are no children) so a later Manager does not race a dying thread."""
-        with self._shared_lock:
+        """Give back a reference from :meth:`acquire`. With the last one, the subreaper flag is
+        cleared and the thread stops reaping (it stays, asleep, for the next Manager)."""
+        from honcho_uv._tree import set_subreaper
+
+        with self._shared_lock, self._cond:
             self.users = max(0, self.users - 1)
+            if self.users == 0:
+                set_subreaper(False)
+            self._cond.notify_all()
 
     @staticmethod
     def supported() -> bool:
@@ -106,6 +127,8 @@ class Reaper:
     def _run(self) -> None:
         while True:
             with self._cond:
+                # Asleep (no waitid at all) while no Manager holds the reaper.
+                self._cond.wait_for(lambda: self._stopping or self.users > 0)
                 if self._stopping:
                     return
             try:
@@ -122,6 +145,8 @@ class Reaper:
 
     def _consider(self, pid: int) -> None:
         with self._cond:
+            if self.users == 0:
+                return  # released while we waited: not ours to reap any more
             if pid in self._known or self._spawning:
                 # The loop's child (or maybe it): wait for the loop to handle it. The timeout
                 # covers a child reaped by someone else without an unregister.
