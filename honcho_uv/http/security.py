@@ -29,10 +29,9 @@ from aiohttp import web
 from honcho_uv.http.binds import is_loopback_host
 from honcho_uv.http.wire import Forbidden
 
-__all__ = ["Policy", "TRANSPORT_KEY", "peer_uid", "security_middleware", "transport_of"]
+__all__ = ["Policy", "peer_uid", "security_middleware", "transport_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-TRANSPORT_KEY = "hu_transport"
 MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 JSON_TYPES = frozenset({"application/json"})
 RAW_TYPES = frozenset({"application/json", "application/octet-stream"})
@@ -59,7 +58,7 @@ class Policy:
 
 def transport_of(request: web.Request) -> str:
     """``"unix"`` or ``"tcp"``: which kind of socket the request arrived on."""
-    return request.get(TRANSPORT_KEY) or _kind(request)
+    return _kind(request)
 
 
 def _kind(request: web.Request) -> str:
@@ -108,7 +107,6 @@ def security_middleware(policy: Policy, my_uid: int) -> Callable[..., Awaitable[
     @web.middleware
     async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
         kind = _kind(request)
-        request[TRANSPORT_KEY] = kind
         if kind == "unix":
             uid = peer_uid(request)
             if uid is not None and uid not in (my_uid, 0):

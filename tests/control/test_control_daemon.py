@@ -6,7 +6,7 @@ import json
 import os
 import signal
 
-from conftest import hu, wait_for
+from e2ekit import hu, wait_for
 
 INI = """\
 [gaffer]

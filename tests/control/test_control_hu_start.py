@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import hu, wait_for
+from e2ekit import hu, wait_for
 
 PROCFILE = """\
 web: i=0; while true; do i=$((i+1)); echo "web line $i"; sleep 0.1; done
@@ -71,7 +71,7 @@ def test_logs_follow_streams_new_lines(tmp_path, spawn):
     import subprocess
     import sys
 
-    from conftest import env_for
+    from e2ekit import env_for
 
     (tmp_path / "Procfile").write_text(PROCFILE)
     hu_start = spawn(["start"], cwd=tmp_path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import TICKER, serve, until
+from httpkit import TICKER, serve, until
 
 
 def test_every_route(run, sock_dir):

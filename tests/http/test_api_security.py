@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from conftest import serve
+from httpkit import serve
 from honcho_uv.errors import ConfigError, StateError
 from honcho_uv.http import HttpHandler
 from honcho_uv.manager import Manager

@@ -7,7 +7,7 @@ import json
 
 import aiohttp
 
-from conftest import TICKER, serve, until
+from httpkit import TICKER, serve, until
 from honcho_uv.http.streams import Feed
 
 
