@@ -15,6 +15,8 @@ import click
 from honcho_uv._version import __version__
 from honcho_uv.cli import export_cmd
 from honcho_uv.cli.options import global_options, globals_of
+from honcho_uv.cli.control import COMMANDS as CONTROL_COMMANDS
+from honcho_uv.cli.daemon import daemon_command
 from honcho_uv.cli.run import run_command
 from honcho_uv.cli.start import start_command
 from honcho_uv.errors import HuError, ProcfileError
@@ -70,6 +72,8 @@ def check_command(ctx: click.Context, **params: Any) -> None:
 
 cli.add_command(start_command)
 cli.add_command(run_command)
+for _command in [*CONTROL_COMMANDS, daemon_command]:
+    cli.add_command(_command)
 
 
 export_cmd.register(cli)

@@ -12,10 +12,11 @@ from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, split_names, want_colour
 from honcho_uv.environ import App, expand_instances, parse_formation, resolve_formation
 from honcho_uv.errors import InvalidOption
+from honcho_uv.http import HttpHandler
 from honcho_uv.manager import Manager
 from honcho_uv.models import FlappingInfo
 from honcho_uv.printer import Printer
-from honcho_uv.rundir import AppLock
+from honcho_uv.rundir import AppLock, socket_path
 
 __all__ = ["start_command"]
 
@@ -35,6 +36,8 @@ __all__ = ["start_command"]
               help="Restart these types when they exit (with flapping detection).")
 @click.option("--flapping", default=None, metavar="ATTEMPTS,WINDOW,RETRY_IN,MAX_RETRY",
               help="Flapping rule for --restart types (default 2,1,7,5: 2 exits in 1 s wait 7 s; FATAL after 5).")
+@click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
+              help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
 @global_options
 @click.pass_context
 def start_command(ctx: click.Context, **params: Any) -> None:
@@ -66,9 +69,12 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     printer.on_broken = lambda: foreground.shutdown(141, "output closed", quiet=True)
     manager = Manager()
     foreground.attach(manager)
-    manager.start(applications=[printer])
-    foreground.install_signals()
+    # The control API of `hu ps`, `hu restart`, ...: `hu quit` ends hu like a clean exit (code 0).
+    http = HttpHandler([f"unix:{params['socket_'] or socket_path(app.root)}"],
+                       on_quit=lambda: foreground.shutdown(0, "quit requested"))
     try:
+        manager.start(applications=[printer, http])  # a live socket at our path raises here
+        foreground.install_signals()
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
                                       flapping=flapping):
             manager.add_template(template, start=template.numprocesses > 0)
@@ -79,3 +85,4 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         if manager.started:
             manager.stop()
             await manager.wait_stopped()
+        await http.wait_closed()

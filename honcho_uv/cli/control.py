@@ -1,0 +1,320 @@
+"""Commands that drive a running ``hu start`` or daemon through the HTTP API.
+
+``hu ps``, ``hu restart``, ``hu stop``, ``hu start-process``, ``hu scale``, ``hu logs``,
+``hu stats``, ``hu send``, ``hu signal`` and ``hu quit``. Each finds the server the way
+``hu start`` chose its socket (``--socket``/``HU_SOCKET``, else the runtime directory keyed
+by the app root ``-d``), or uses ``--url``/``HU_URL`` with ``--token``/``HU_TOKEN``. All go
+through :class:`honcho_uv.http.client.Client`; errors are one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from honcho_uv.cli.loop import run_loop
+from honcho_uv.cli.options import globals_of
+from honcho_uv.errors import InvalidOption, UnknownProcess
+from honcho_uv.http.client import Client
+from honcho_uv.procfile import split_instance_name, validate_name
+from honcho_uv.rundir import socket_path
+
+__all__ = ["COMMANDS"]
+
+
+def control_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--token", envvar="HU_TOKEN", default=None, metavar="TOKEN",
+                      help="Bearer token for --url (env HU_TOKEN).")(fn)
+    fn = click.option("--url", envvar="HU_URL", default=None, metavar="URL",
+                      help="Talk to http://host:port instead of the unix socket (env HU_URL).")(fn)
+    fn = click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
+                      help="Control socket (env HU_SOCKET; default: the one of the app root).")(fn)
+    # Only -d matters here (it keys the socket). -f stays a group option (``hu -f X ps``) so
+    # that ``hu logs -f`` can mean "follow", as in tail, overmind and foreman.
+    return click.option("-d", "--app-root", metavar="DIR", default=None,
+                        help="App root whose running hu to talk to (default: the current directory).")(fn)
+
+
+def _client(ctx: click.Context, params: dict[str, Any]) -> Client:
+    opts = globals_of(ctx, params)
+    sock, url, token = params.pop("socket_"), params.pop("url"), params.pop("token")
+    if url and not sock:
+        return Client(url=url, token=token)
+    path = sock or str(socket_path(Path(opts.app_root or ".").resolve()))
+    return Client(socket_path=path, token=token)
+
+
+def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], Coroutine[Any, Any, int | None]]) -> None:
+    client = _client(ctx, params)
+
+    async def go() -> int | None:
+        async with client:
+            return await body(client)
+
+    try:
+        code = run_loop(go())
+    except KeyboardInterrupt:
+        code = 0  # Ctrl-C ends a follow (-f) or a live view: that is success
+    ctx.exit(code or 0)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+
+
+def _ps_rows(processes: list[dict[str, Any]], stats: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for job in processes:
+        if not job["instances"]:
+            rows.append({"name": job["name"], "state": job["state"], "id": None, "os_pid": None, "uptime": None,
+                         "restarts": job["restarts"], "cpu": None, "mem": None})
+        for inst in job["instances"]:
+            sample = stats.get(inst["id"], {})
+            rows.append({"name": inst["name"], "state": inst["state"], "id": inst["id"], "os_pid": inst["os_pid"],
+                         "uptime": inst["uptime"], "restarts": job["restarts"], "cpu": sample.get("cpu"),
+                         "mem": sample.get("mem_info1")})
+    return rows
+
+
+@click.command("ps")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per instance).")
+@control_options
+@click.pass_context
+def ps_command(ctx: click.Context, as_json: bool, **params: Any) -> None:
+    """List the processes: name, state, pid, uptime, restarts, CPU, memory."""
+
+    async def body(client: Client) -> int:
+        processes = (await client.call("GET", "/processes"))["processes"]
+        stats = {s["pid"]: s for t in (await client.call("GET", "/stats"))["stats"] for s in t["stats"]}
+        rows = _ps_rows(processes, stats)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return 0
+        click.echo(_table([[r["name"], r["state"], r["os_pid"] or "-", _duration(r["uptime"]), r["restarts"],
+                            "-" if r["cpu"] is None else f"{r['cpu']:.1f}%", _bytes(r["mem"])] for r in rows],
+                          ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]))
+        return 0
+
+    _run(ctx, params, body)
+
+
+def _action_command(cmd_name: str, action: str, verb: str, doc: str, *, instance: bool, optional: bool = False) -> Any:
+    @click.command(cmd_name, help=doc)
+    @click.argument("names", nargs=-1, required=not optional, metavar="NAME[.N]..." if instance else "NAME...")
+    @control_options
+    @click.pass_context
+    def command(ctx: click.Context, names: tuple[str, ...], **params: Any) -> None:
+        for name in names:
+            split_instance_name(name) if instance else validate_name(name)
+
+        async def body(client: Client) -> int:
+            targets = list(names)
+            if not targets:
+                targets = [p["name"] for p in (await client.call("GET", "/processes"))["processes"]
+                           if p["state"] != "STOPPED"]
+            for name in targets:
+                await client.call("POST", f"/processes/{name}/{action}")
+                click.echo(f"{verb} {name}")
+            return 0
+
+        _run(ctx, params, body)
+
+    return command
+
+
+restart_command = _action_command("restart", "_restart", "restarted", "Restart processes (all running ones by default); "
+                                  "NAME.N restarts one instance.", instance=True, optional=True)
+stop_command = _action_command("stop", "_stop", "stopped", "Stop processes; NAME.N stops one instance (it stays "
+                               "stopped until started again).", instance=True)
+start_process_command = _action_command("start-process", "_start", "started", "Start stopped processes of a running hu "
+                                        "(`hu start` itself runs the Procfile).", instance=False)
+
+
+@click.command("scale")
+@click.argument("counts", nargs=-1, required=True, metavar="NAME=N...")
+@control_options
+@click.pass_context
+def scale_command(ctx: click.Context, counts: tuple[str, ...], **params: Any) -> None:
+    """Set instance counts: web=5 worker=2 (also web=+1, web=-1)."""
+    wanted: list[tuple[str, str]] = []
+    for item in (c for arg in counts for c in arg.split(",") if c.strip()):
+        name, eq, n = item.partition("=")
+        n = n.strip()
+        if not eq or not n.lstrip("+-=").isdigit():
+            raise InvalidOption("scale", f"expected NAME=N, NAME=+N or NAME=-N, got {item!r}")
+        wanted.append((validate_name(name.strip()), n))
+
+    async def body(client: Client) -> int:
+        for name, n in wanted:
+            result = await client.call("POST", f"/processes/{name}/_scale", {"n": n if n[0] in "+-" else int(n.lstrip("="))})
+            click.echo(f"{name}: {result['numprocesses']}")
+        return 0
+
+    _run(ctx, params, body)
+
+
+def _log_line(line: dict[str, Any], width: int) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(line["time"]))
+    return f"{stamp} {line['name'].ljust(width)} | {line['line']}"
+
+
+@click.command("logs")
+@click.argument("name", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--lines", default=100, show_default=True, type=int, help="How many recent lines.")
+@control_options
+@click.pass_context
+def logs_command(ctx: click.Context, name: str | None, follow: bool, lines: int, **params: Any) -> None:
+    """Print recent output (the ring buffer), then new output with -f."""
+    if name is not None:
+        split_instance_name(name)
+    path = f"/logs/{name}" if name else "/logs"
+
+    async def body(client: Client) -> int:
+        params_ = {"lines": str(lines)}
+        if not follow:
+            for line in (await client.call("GET", path, params=params_))["lines"]:
+                click.echo(_log_line(line, 6))
+            return 0
+        async for line in client.stream(path, params={**params_, "follow": "1"}):
+            click.echo(_log_line(line, 6))
+        return 0
+
+    _run(ctx, params, body)
+
+
+def _stats_table(samples: list[dict[str, Any]]) -> str:
+    rows = [[s["name"], s.get("os_pid") or s.get("pid"), "-" if s.get("cpu") is None else f"{s['cpu']:.1f}%",
+             _bytes(s.get("mem_info1")), "-" if s.get("mem") is None else f"{s['mem']:.1f}%",
+             "-" if s.get("ctime") is None else f"{s['ctime']:.2f}s", len(s.get("children") or [])]
+            for s in sorted(samples, key=lambda s: s["name"])]
+    return _table(rows, ["NAME", "PID", "CPU", "RSS", "MEM", "CPU TIME", "CHILDREN"])
+
+
+@click.command("stats")
+@click.argument("name", required=False)
+@click.option("--once", is_flag=True, help="Print one snapshot and exit (the default when not on a terminal).")
+@control_options
+@click.pass_context
+def stats_command(ctx: click.Context, name: str | None, once: bool, **params: Any) -> None:
+    """CPU and memory of each process, live (Ctrl-C to quit)."""
+    if name is not None:
+        validate_name(name)
+    once = once or not sys.stdout.isatty()
+
+    async def body(client: Client) -> int:
+        if once:
+            if name:
+                samples = (await client.call("GET", f"/stats/{name}"))["stats"]
+            else:
+                samples = [s for t in (await client.call("GET", "/stats"))["stats"] for s in t["stats"]]
+            click.echo(_stats_table(samples))
+            return 0
+        names = [name] if name else [p["name"] for p in (await client.call("GET", "/processes"))["processes"]]
+        latest: dict[str, dict[str, Any]] = {}
+
+        async def pump(n: str) -> None:
+            async for sample in client.stream(f"/stats/{n}/stream"):
+                latest[sample["name"]] = sample
+
+        pumps = [asyncio.ensure_future(pump(n)) for n in names]
+        try:
+            while not all(p.done() for p in pumps):
+                click.echo("\x1b[H\x1b[2J" + _stats_table(list(latest.values())))
+                await asyncio.sleep(1.0)
+        finally:
+            for p in pumps:
+                p.cancel()
+            for p in pumps:
+                with contextlib.suppress(BaseException):
+                    await p
+        return 0
+
+    _run(ctx, params, body)
+
+
+@click.command("send")
+@click.argument("name")
+@click.argument("text")
+@click.option("--no-newline", "-n", is_flag=True, help="Do not add a newline after TEXT.")
+@control_options
+@click.pass_context
+def send_command(ctx: click.Context, name: str, text: str, no_newline: bool, **params: Any) -> None:
+    """Write TEXT to the stdin of instance NAME.N (it needs redirect_input)."""
+    type_name, number = split_instance_name(name)
+
+    async def body(client: Client) -> int:
+        pids = (await client.call("GET", f"/processes/{type_name}/pids"))["processes"]
+        target = [p for p in pids if number is None or p["number"] == number]
+        if not target:
+            raise UnknownProcess(f"{name} is not running")
+        await client.call("POST", f"/streams/{target[0]['id']}/stdin", {"data": text if no_newline else text + "\n"})
+        return 0
+
+    _run(ctx, params, body)
+
+
+@click.command("signal")
+@click.argument("name")
+@click.argument("sig", metavar="SIGNAL")
+@control_options
+@click.pass_context
+def signal_command(ctx: click.Context, name: str, sig: str, **params: Any) -> None:
+    """Send SIGNAL (TERM INT HUP USR1 USR2 QUIT KILL CONT STOP WINCH) to NAME or NAME.N."""
+    split_instance_name(name)
+
+    async def body(client: Client) -> int:
+        result = await client.call("POST", f"/processes/{name}/_signal", {"signal": sig})
+        click.echo(f"{result['signal']} sent to {name} ({result['signalled']} process(es))")
+        return 0
+
+    _run(ctx, params, body)
+
+
+@click.command("quit")
+@control_options
+@click.pass_context
+def quit_command(ctx: click.Context, **params: Any) -> None:
+    """Stop every process and the running hu (it exits 0)."""
+
+    async def body(client: Client) -> int:
+        await client.call("POST", "/_quit")
+        return 0
+
+    _run(ctx, params, body)
+
+
+COMMANDS = [ps_command, restart_command, stop_command, start_process_command, scale_command, logs_command,
+            stats_command, send_command, signal_command, quit_command]

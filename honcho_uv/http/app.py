@@ -1,0 +1,201 @@
+"""The HttpHandler application: the aiohttp app, its route table and middlewares, its listeners.
+
+``manager.start(applications=[HttpHandler(binds=["unix:/run/x.sock", "tcp://127.0.0.1:5000"])])``
+
+Guarantees:
+
+* dispatch goes only through the explicit route table below (no reflection on names);
+* every error is a JSON body ``{"error": code, "message": text}`` with a 4xx status; a 500
+  means a bug, is logged with its traceback, and the body still carries no traceback;
+* request bodies are capped at 1 MiB (413), header lines and fields at 8 KiB;
+* the policy is checked at construction: a non-loopback bind without ``allow_remote`` and a
+  token raises :class:`~honcho_uv.errors.ConfigError` before anything listens;
+* :meth:`HttpHandler.stop` removes our socket files and ends every stream at once
+  (synchronous, so nobody new can connect), then stops listening and closes the connections
+  in a task awaited by :meth:`wait_closed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from honcho_uv.errors import HuError, InvalidOption, StateError
+from honcho_uv.http import handlers_pids, handlers_processes, handlers_streams
+from honcho_uv.http.binds import Bind, bind_socket, check_policy, parse_bind, unlink_if_ours
+from honcho_uv.http.context import CTX, Context
+from honcho_uv.http.security import Policy, security_middleware
+from honcho_uv.http.streams import FeedRegistry
+from honcho_uv.http.wire import MAX_BODY_BYTES, error_body
+from honcho_uv.logbuffer import LogBuffer
+
+__all__ = ["HttpHandler", "build_app"]
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+               431: "headers_too_large"}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HuError as exc:
+        status = exc.http_status if 400 <= exc.http_status < 600 else 400
+        if isinstance(exc, InvalidOption):
+            status = 400
+        return web.json_response(error_body(exc.code, str(exc)), status=status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        response = web.json_response(error_body(_HTTP_CODES.get(exc.status, "http_error"), message),
+                                     status=exc.status)
+        for header in ("WWW-Authenticate", "Allow"):
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
+        return response
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("internal error in %s %s", request.method, request.path)
+        return web.json_response(error_body("internal_error", "internal error (logged by the server)"), status=500)
+
+
+def build_app(context: Context) -> web.Application:
+    """The aiohttp application: error and security middlewares, then the route table."""
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[error_middleware, security_middleware(context.policy, os.getuid())],
+    )
+    app[CTX] = context
+    app.add_routes([*handlers_pids.routes(), *handlers_processes.routes(), *handlers_streams.routes()])
+    return app
+
+
+class HttpHandler:
+    """Serve the JSON API of a Manager on unix and TCP sockets (an application of the Manager).
+
+    Args:
+        binds: ``unix:/path`` and ``tcp://host:port`` addresses (``host`` defaults to 127.0.0.1;
+            port 0 picks a free one, see :attr:`addresses`).
+        token: the bearer token required on TCP (never logged).
+        allow_remote: permit non-loopback TCP binds (a token is required too).
+        allow_exec: permit adding/editing templates over TCP (always allowed on the unix socket).
+        on_quit: called for ``POST /_quit`` (default: ``manager.stop()``).
+        logs: the :class:`LogBuffer` serving ``/logs``; default: one is created and started
+            with the handler.
+
+    Raises:
+        ConfigError: a malformed bind, or the remote policy is not met (at construction).
+    """
+
+    def __init__(self, binds: Iterable[str | Bind] = (), *, token: str | None = None, allow_remote: bool = False,
+                 allow_exec: bool | None = None, on_quit: Callable[[], Any] | None = None,
+                 logs: LogBuffer | None = None):
+        self.binds = [b if isinstance(b, Bind) else parse_bind(b) for b in binds]
+        if not self.binds:
+            raise InvalidOption("bind", "at least one address is needed")
+        check_policy(self.binds, allow_remote=allow_remote, token=token)
+        extra = frozenset(b.host for b in self.binds if b.kind == "tcp" and not b.loopback)
+        self.policy = Policy(token=token or None, allow_exec=bool(allow_exec), extra_hosts=extra)
+        self.on_quit = on_quit
+        self.logs = logs
+        self._own_logs = logs is None
+        self.addresses: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self._sockets: list[tuple[socket.socket, Bind, int | None]] = []
+        self._feeds = FeedRegistry()
+        self._closing: asyncio.Task[None] | None = None
+        self.manager: Any = None
+
+    # -- application protocol ------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop, manager: Any) -> None:
+        """Bind every address now (errors raise here), then serve from a task on *loop*."""
+        if self._runner is not None:
+            raise StateError("HttpHandler already started")
+        self.manager = manager
+        if self._own_logs:
+            self.logs = LogBuffer()
+            self.logs.start(loop, manager)
+        try:
+            for bind in self.binds:
+                sock, inode = bind_socket(bind)
+                self._sockets.append((sock, bind, inode))
+        except BaseException:
+            self._release_sockets()
+            if self._own_logs and self.logs is not None:
+                self.logs.stop()
+            raise
+        self.addresses = [_address(sock, bind) for sock, bind, _ in self._sockets]
+        for address, (_, bind, _) in zip(self.addresses, self._sockets):
+            if not bind.loopback:
+                log.warning("the API listens on %s, reachable from other machines (token required)", address)
+        context = Context(manager, self.policy, self._feeds, self.logs, self.on_quit)
+        self._runner = web.AppRunner(build_app(context), access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0, max_line_size=8190, max_field_size=8190)
+        self._starting = loop.create_task(self._serve())
+
+    async def _serve(self) -> None:
+        assert self._runner is not None, "start() first"
+        await self._runner.setup()
+        for sock, _, _ in self._sockets:
+            await web.SockSite(self._runner, sock).start()
+
+    async def wait_started(self) -> None:
+        """Wait until every site accepts connections (they queue in the backlog until then)."""
+        await asyncio.shield(self._starting)
+
+    def stop(self) -> None:
+        """Remove our socket files and end the streams now; stop listening and close the
+        connections in the background (see :meth:`wait_closed`)."""
+        if self._runner is None or self._closing is not None:
+            return
+        self._feeds.close_all()
+        for sock, bind, inode in self._sockets:
+            if bind.kind == "unix":
+                unlink_if_ours(bind.path, inode)
+        if self._own_logs and self.logs is not None:
+            self.logs.stop()
+        self._closing = asyncio.get_event_loop().create_task(self._close())
+
+    async def _close(self) -> None:
+        assert self._runner is not None, "start() first"
+        try:
+            await asyncio.shield(self._starting)
+        except Exception:
+            log.exception("the HTTP server failed to start")
+        await self._runner.cleanup()
+        self._release_sockets()
+
+    async def wait_closed(self) -> None:
+        """Wait until every connection is closed after :meth:`stop`."""
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+
+    def restart(self) -> None:
+        """Listeners and streams are kept across a Manager restart."""
+
+    def _release_sockets(self) -> None:
+        for sock, bind, inode in self._sockets:
+            if bind.kind == "unix":
+                unlink_if_ours(bind.path, inode)
+            sock.close()
+        self._sockets.clear()
+
+
+def _address(sock: socket.socket, bind: Bind) -> str:
+    if bind.kind == "unix":
+        return f"unix:{bind.path}"
+    host, port = sock.getsockname()[:2]
+    return str(Bind("tcp", host=host, port=port))

@@ -1,0 +1,95 @@
+"""Instances (``/pids``), stats snapshots, and the small routes: ping, version, quit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from honcho_uv._version import __version__
+from honcho_uv.errors import UnknownProcess
+from honcho_uv.http.context import ctx, settle
+from honcho_uv.http.describe import describe_instance
+from honcho_uv.http.handlers_processes import checked_signal
+from honcho_uv.http.wire import int_id, ok, read_json, template_name
+from honcho_uv.process import Process
+
+__all__ = ["routes"]
+
+
+def _process(request: web.Request) -> Process:
+    pid = int_id(request)
+    process = ctx(request).manager.running.get(pid)
+    if process is None:
+        raise UnknownProcess(f"no running process with id {pid}")
+    return process
+
+
+def _job_of(request: web.Request, process: Process):  # type: ignore[no-untyped-def]
+    return next((j for j in ctx(request).manager.jobs() if j.name == process.template.name), None)
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def version(request: web.Request) -> web.Response:
+    return web.json_response({"name": "honcho_uv", "version": __version__})
+
+
+async def list_pids(request: web.Request) -> web.Response:
+    manager = ctx(request).manager
+    jobs = {j.name: j for j in manager.jobs()}
+    return web.json_response({"pids": [describe_instance(p, jobs.get(p.template.name)) for p in manager.list()]})
+
+
+async def get_pid(request: web.Request) -> web.Response:
+    process = _process(request)
+    info = describe_instance(process, _job_of(request, process))
+    info["stats"] = process.stats()
+    return web.json_response(info)
+
+
+async def stop_pid(request: web.Request) -> web.Response:
+    process = _process(request)
+    await settle(request, ctx(request).manager.stop_process(process.id))
+    return ok(id=process.id, name=process.name)
+
+
+async def signal_pid(request: web.Request) -> web.Response:
+    process = _process(request)
+    sig = checked_signal(await read_json(request, required=True))
+    ctx(request).manager.send_signal(process.id, sig)
+    return ok(id=process.id, name=process.name)
+
+
+async def all_stats(request: web.Request) -> web.Response:
+    manager = ctx(request).manager
+    return web.json_response({"stats": [manager.stats(name) for name in manager.processes]})
+
+
+async def name_stats(request: web.Request) -> web.Response:
+    return web.json_response(ctx(request).manager.stats(template_name(request)))
+
+
+async def quit_(request: web.Request) -> web.Response:
+    await read_json(request)
+    context = ctx(request)
+    # After this response is written: the stop closes the listeners.
+    callback = context.on_quit or context.manager.stop
+    asyncio.get_running_loop().call_soon(callback)
+    return ok(202)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/ping", ping),
+        web.get("/version", version),
+        web.get("/pids", list_pids),
+        web.get("/pids/{id}", get_pid),
+        web.delete("/pids/{id}", stop_pid),
+        web.post("/pids/{id}/_signal", signal_pid),
+        web.get("/stats", all_stats),
+        web.get("/stats/{name}", name_stats),
+        web.post("/_quit", quit_),
+    ]

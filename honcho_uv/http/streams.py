@@ -1,0 +1,224 @@
+"""Long-lived responses: one bounded feed per subscriber, negotiated as websocket, SSE or raw.
+
+Guarantees:
+
+* the producer side (:meth:`Feed.put`) is synchronous, O(1) and never blocks: it is called
+  from the Manager's output sink, event and stats listeners, so a slow HTTP client can never
+  slow the console, the Manager or another client;
+* each feed is bounded (items and bytes); when full, the **oldest** items are dropped and
+  counted in ``dropped``; the count is reported in-band (a ``dropped`` event on websocket and
+  SSE; raw byte streams have no side channel and the count is only logged);
+* a subscriber that keeps up loses nothing;
+* every response ends when the client goes away, when the feed closes (the subject is gone)
+  or when the server stops (:meth:`FeedRegistry.close_all`).
+
+Negotiation: ``Upgrade: websocket`` -> websocket (bytes as binary messages, JSON as text);
+``Accept: text/event-stream`` or ``?feed=eventsource`` -> Server-Sent Events; otherwise a
+chunked body (raw bytes for output, newline-delimited JSON for events and stats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+__all__ = ["Feed", "FeedRegistry", "serve_feed"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+DEFAULT_MAX_ITEMS = 4096
+DEFAULT_MAX_BYTES = 8 << 20
+
+
+class Feed:
+    """A bounded drop-oldest queue for one subscriber.
+
+    Invariants: ``len(_items) <= max_items``; ``_bytes`` is the byte size of queued bytes items
+    and stays <= ``max_bytes`` except for a single item larger than it; each drop increments
+    ``dropped``.
+    """
+
+    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._items: collections.deque[Any] = collections.deque()
+        self._bytes = 0
+        self._wakeup = asyncio.Event()
+        self.dropped = 0
+        self.delivered = 0
+        self.closed = False
+
+    def put(self, item: Any) -> None:
+        if self.closed:
+            return
+        self._items.append(item)
+        if isinstance(item, bytes):
+            self._bytes += len(item)
+        while len(self._items) > 1 and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
+            old = self._items.popleft()
+            if isinstance(old, bytes):
+                self._bytes -= len(old)
+            self.dropped += 1
+        self._wakeup.set()
+
+    async def batch(self, timeout: float) -> list[Any]:
+        """Everything queued (waiting up to *timeout*; ``[]`` on timeout).
+
+        Raises:
+            EOFError: the feed is closed and drained.
+        """
+        if not self._items:
+            if self.closed:
+                raise EOFError
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            if not self._items:
+                if self.closed:
+                    raise EOFError
+                return []
+        items = list(self._items)
+        self._items.clear()
+        self._bytes = 0
+        self.delivered += len(items)
+        return items
+
+    def close(self) -> None:
+        self.closed = True
+        self._wakeup.set()
+
+
+class FeedRegistry:
+    """The open feeds of one HttpHandler, so stopping the server ends every stream."""
+
+    def __init__(self) -> None:
+        self._feeds: set[Feed] = set()
+        self.closing = False
+
+    def open(self, **kwargs: Any) -> Feed:
+        feed = Feed(**kwargs)
+        if self.closing:
+            feed.close()
+        self._feeds.add(feed)
+        return feed
+
+    def discard(self, feed: Feed) -> None:
+        feed.close()
+        self._feeds.discard(feed)
+
+    def close_all(self) -> None:
+        self.closing = True
+        for feed in list(self._feeds):
+            feed.close()
+
+    def __len__(self) -> int:
+        return len(self._feeds)
+
+
+def wants_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def wants_sse(request: web.Request) -> bool:
+    return request.query.get("feed") == "eventsource" or "text/event-stream" in request.headers.get("Accept", "")
+
+
+def _sse_event(item: Any, kind: str) -> str:
+    if isinstance(item, bytes):
+        text = item.decode("utf-8", errors="replace")
+        if text.endswith("\n"):
+            text = text[:-1]
+        data = "\n".join(f"data: {line}" for line in text.split("\n"))
+        return f"event: {kind}\n{data}\n\n"
+    name = str(item.get("event", kind)) if isinstance(item, dict) else kind
+    return f"event: {name}\ndata: {json.dumps(item, default=str)}\n\n"
+
+
+async def _serve_ws(request: web.Request, feed: Feed) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+    await ws.prepare(request)
+
+    async def reader() -> None:
+        # Incoming frames are ignored; reading them is what notices a close from the client.
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+        feed.close()
+
+    reading = asyncio.ensure_future(reader())
+    reported = 0
+    try:
+        while not ws.closed:
+            try:
+                items = await feed.batch(HEARTBEAT_S)
+            except EOFError:
+                break
+            if feed.dropped != reported:
+                reported = feed.dropped
+                await ws.send_json({"event": "dropped", "dropped": reported})
+            for item in items:
+                if isinstance(item, bytes):
+                    await ws.send_bytes(item)
+                else:
+                    await ws.send_str(json.dumps(item, default=str))
+    except (ConnectionError, RuntimeError):
+        pass
+    finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reading
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return ws
+
+
+async def _serve_http(request: web.Request, feed: Feed, kind: str, sse: bool) -> web.StreamResponse:
+    content_type = "text/event-stream" if sse else ("application/octet-stream" if kind == "output"
+                                                      else "application/x-ndjson")
+    response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    reported = 0
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        while True:
+            try:
+                items = await feed.batch(HEARTBEAT_S)
+            except EOFError:
+                break
+            if not items:
+                # A heartbeat notices a client that went away; raw output has no room for one.
+                if sse or kind != "output":
+                    await response.write(b": keepalive\n\n" if sse else b"\n")
+                continue
+            if sse:
+                parts = []
+                if feed.dropped != reported:
+                    reported = feed.dropped
+                    parts.append(f"event: dropped\ndata: {json.dumps({'dropped': reported})}\n\n")
+                parts.extend(_sse_event(item, kind) for item in items)
+                await response.write("".join(parts).encode())
+            elif kind == "output":
+                await response.write(b"".join(items))
+            else:
+                await response.write("".join(json.dumps(i, default=str) + "\n" for i in items).encode())
+        with contextlib.suppress(Exception):
+            await response.write_eof()
+    if feed.dropped and not sse:
+        log.info("%s %s: %d items dropped for a slow client", request.method, request.path, feed.dropped)
+    return response
+
+
+async def serve_feed(request: web.Request, feed: Feed, kind: str) -> web.StreamResponse:
+    """Stream *feed* to the client in the negotiated form. *kind* is ``"output"`` (bytes) or
+    the SSE event name for JSON items without an ``event`` key."""
+    if wants_websocket(request):
+        return await _serve_ws(request, feed)
+    return await _serve_http(request, feed, kind, wants_sse(request))

@@ -1,0 +1,125 @@
+"""The JSON wire format of the HTTP API: bodies in, objects and errors out.
+
+Guarantees:
+
+* a request body is read only up to :data:`MAX_BODY_BYTES` (a larger ``Content-Length`` is
+  refused with 413 before anything is read);
+* malformed JSON, JSON nested deeper than :data:`MAX_JSON_DEPTH` and a body that is not an
+  object all give :class:`BadRequest` (400), never a 500;
+* every error body is ``{"error": code, "message": text}`` (:func:`error_body`);
+* names from the URL are checked against the Procfile grammar before any lookup.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from honcho_uv.errors import HuError, InvalidOption
+from honcho_uv.procfile import split_instance_name, validate_name
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
+    "BadRequest",
+    "Forbidden",
+    "error_body",
+    "instance_name",
+    "int_id",
+    "ok",
+    "read_json",
+    "template_name",
+]
+
+MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32
+
+
+class BadRequest(HuError):
+    """The request itself is malformed (400)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class Forbidden(HuError):
+    """The request is understood and refused (403)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+def error_body(code: str, message: str) -> dict[str, str]:
+    return {"error": code, "message": message}
+
+
+def ok(status: int = 200, **extra: Any) -> web.Response:
+    return web.json_response({"ok": True, **extra}, status=status)
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    """Iterative depth check (no recursion: a hostile body cannot blow the stack here)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+async def read_json(request: web.Request, *, required: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object ({} for an empty body unless *required*).
+
+    Raises:
+        BadRequest: malformed, too deep, or not an object.
+        web.HTTPRequestEntityTooLarge: over :data:`MAX_BODY_BYTES` (mapped to 413).
+    """
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
+    raw = await request.read()  # aiohttp stops at client_max_size (413)
+    if not raw.strip():
+        if required:
+            raise BadRequest("a JSON object body is required")
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("malformed JSON body") from None
+    if not _depth_ok(data, MAX_JSON_DEPTH):
+        raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def template_name(request: web.Request) -> str:
+    """``{name}`` from the URL, a plain type name (``web``)."""
+    name = request.match_info["name"]
+    try:
+        return validate_name(name)
+    except InvalidOption as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def instance_name(request: web.Request) -> str:
+    """``{name}`` from the URL, a type name with an optional ``.N`` (``web`` or ``web.2``)."""
+    name = request.match_info["name"]
+    try:
+        split_instance_name(name)
+    except InvalidOption as exc:
+        raise BadRequest(str(exc)) from None
+    return name
+
+
+def int_id(request: web.Request, key: str = "id") -> int:
+    """A Manager internal id from the URL (digits only, so ``web.1`` never reads as an id)."""
+    text = request.match_info[key]
+    if not text.isdigit() or len(text) > 18:
+        raise BadRequest(f"invalid process id {text[:30]!r} (expected digits)")
+    return int(text)

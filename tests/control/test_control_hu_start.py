@@ -1,0 +1,86 @@
+"""Each control command against a real ``hu start`` in a temporary app directory."""
+
+from __future__ import annotations
+
+import json
+
+from e2ekit import hu, wait_for
+
+PROCFILE = """\
+web: i=0; while true; do i=$((i+1)); echo "web line $i"; sleep 0.1; done
+worker: while true; do echo "worker alive"; sleep 0.2; done
+"""
+
+
+def _ps(sock):
+    result = hu("ps", "--json", sock=sock)
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def test_control_commands_against_hu_start(tmp_path, spawn):
+    (tmp_path / "Procfile").write_text(PROCFILE)
+    hu_start = spawn(["start"], cwd=tmp_path)
+    sock = hu_start.sock
+    rows = wait_for(lambda: (r := _ps(sock)) and all(x["state"] == "RUNNING" for x in r.values()) and r, what="ps")
+    assert set(rows) == {"web.1", "worker.1"} and all(r["os_pid"] for r in rows.values())
+
+    table = hu("ps", sock=sock).stdout
+    assert table.splitlines()[0].split() == ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]
+
+    worker_pid = rows["worker.1"]["os_pid"]
+    assert hu("scale", "web=3", sock=sock).stdout.strip() == "web: 3"
+    rows = wait_for(lambda: len(r := _ps(sock)) == 4 and r, what="web scaled to 3")
+    assert hu("scale", "web=-1", sock=sock).returncode == 0
+    rows = wait_for(lambda: "web.3" not in (r := _ps(sock)) and r, what="web scaled down")
+    assert rows["worker.1"]["os_pid"] == worker_pid, "scaling web does not disturb worker"
+
+    web1 = rows["web.1"]["os_pid"]
+    assert hu("restart", "web.2", sock=sock).returncode == 0
+    rows = _ps(sock)
+    assert rows["web.1"]["os_pid"] == web1 and rows["worker.1"]["os_pid"] == worker_pid
+
+    result = hu("logs", "-n", "5", "web", sock=sock)
+    assert result.returncode == 0 and "web line" in result.stdout and "worker" not in result.stdout
+    assert len(result.stdout.splitlines()) == 5
+
+    assert hu("stats", "--once", sock=sock).stdout.splitlines()[0].split()[:3] == ["NAME", "PID", "CPU"]
+    assert "SIGCONT sent to web" in hu("signal", "web", "CONT", sock=sock).stdout
+    bad = hu("signal", "web", "SEGV", sock=sock)
+    assert bad.returncode != 0 and bad.stderr.startswith("hu: signal SIGSEGV is not allowed")
+
+    assert hu("stop", "worker", sock=sock).returncode == 0
+    assert "worker.1" not in [n for n, r in _ps(sock).items() if r["state"] == "RUNNING"]
+    assert hu("start-process", "worker", sock=sock).returncode == 0
+    wait_for(lambda: _ps(sock).get("worker.1", {}).get("state") == "RUNNING", what="worker restarted")
+
+    unknown = hu("stop", "nope", sock=sock)
+    assert unknown.returncode == 1 and unknown.stderr == "hu: no process named 'nope'\n"
+    sent = hu("send", "web.1", "hello", sock=sock)
+    assert sent.returncode == 1 and "stdin is not redirected" in sent.stderr
+
+    assert hu("quit", sock=sock).returncode == 0
+    assert hu_start.proc.wait(15) == 0, "hu quit makes hu start exit 0"
+    assert "quit requested" in hu_start.output()
+    assert not sock.exists()
+    gone = hu("ps", sock=sock)
+    assert gone.returncode == 1 and gone.stderr == f"hu: no hu is running in this directory (socket {sock})\n"
+
+
+def test_logs_follow_streams_new_lines(tmp_path, spawn):
+    import subprocess
+    import sys
+
+    from e2ekit import env_for
+
+    (tmp_path / "Procfile").write_text(PROCFILE)
+    hu_start = spawn(["start"], cwd=tmp_path)
+    follower = subprocess.Popen([sys.executable, "-m", "honcho_uv", "logs", "-f", "-n", "0", "worker"],
+                                env=env_for(hu_start.sock), stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [follower.stdout.readline() for _ in range(3)]
+        assert all("worker.1 | worker alive" in line for line in lines)
+    finally:
+        follower.terminate()
+        follower.wait(5)
+        follower.stdout.close()
