@@ -8,46 +8,55 @@ The embedding API::
     m.start(applications=[MyApp()])
     m.add_process("web", "python -m http.server", numprocesses=2, port=5000)
     m.run()            # until m.stop() (from any thread) has finished
+
+Names are imported on first use (PEP 562), so ``import honcho_uv`` (and the ``hu``
+command line) stays fast; ``from honcho_uv import Manager`` works as usual.
 """
 
-from honcho_uv import errors
+import importlib
+from typing import Any as _Any
+
 from honcho_uv._version import __version__
-from honcho_uv.environ import (
-    App,
-    Instance,
-    expand_instances,
-    load_app,
-    load_env_files,
-    parse_env_text,
-    parse_formation,
-    resolve_formation,
-)
-from honcho_uv.errors import (
-    ConfigError,
-    ControlError,
-    EnvFileError,
-    ExportError,
-    HuError,
-    InvalidOption,
-    NotRunning,
-    ProcfileError,
-    SpawnError,
-    StateError,
-    UnknownProcess,
-)
-from honcho_uv.events import EventEmitter, EventQueue
-from honcho_uv.manager import Application, ExitPolicy, Manager
-from honcho_uv.models import ExitStatus, FlappingInfo, ProcessState, ProcessTemplate, parse_signal
-from honcho_uv.printer import Printer
-from honcho_uv.process import Process
-from honcho_uv.procfile import (
-    Procfile,
-    ProcfileEntry,
-    check_procfile,
-    load_procfile,
-    parse_procfile,
-    split_instance_name,
-)
+
+_LAZY = {
+    "App": "honcho_uv.environ",
+    "Application": "honcho_uv.manager",
+    "ConfigError": "honcho_uv.errors",
+    "ControlError": "honcho_uv.errors",
+    "EnvFileError": "honcho_uv.errors",
+    "EventEmitter": "honcho_uv.events",
+    "EventQueue": "honcho_uv.events",
+    "ExitPolicy": "honcho_uv.manager",
+    "ExitStatus": "honcho_uv.models",
+    "ExportError": "honcho_uv.errors",
+    "FlappingInfo": "honcho_uv.models",
+    "HuError": "honcho_uv.errors",
+    "Instance": "honcho_uv.environ",
+    "InvalidOption": "honcho_uv.errors",
+    "Manager": "honcho_uv.manager",
+    "NotRunning": "honcho_uv.errors",
+    "Printer": "honcho_uv.printer",
+    "Process": "honcho_uv.process",
+    "ProcessState": "honcho_uv.models",
+    "ProcessTemplate": "honcho_uv.models",
+    "Procfile": "honcho_uv.procfile",
+    "ProcfileEntry": "honcho_uv.procfile",
+    "ProcfileError": "honcho_uv.errors",
+    "SpawnError": "honcho_uv.errors",
+    "StateError": "honcho_uv.errors",
+    "UnknownProcess": "honcho_uv.errors",
+    "check_procfile": "honcho_uv.procfile",
+    "expand_instances": "honcho_uv.environ",
+    "load_app": "honcho_uv.environ",
+    "load_env_files": "honcho_uv.environ",
+    "load_procfile": "honcho_uv.procfile",
+    "parse_env_text": "honcho_uv.environ",
+    "parse_formation": "honcho_uv.environ",
+    "parse_procfile": "honcho_uv.procfile",
+    "parse_signal": "honcho_uv.models",
+    "resolve_formation": "honcho_uv.environ",
+    "split_instance_name": "honcho_uv.procfile",
+}
 
 __all__ = [
     "App",
@@ -90,3 +99,18 @@ __all__ = [
     "resolve_formation",
     "split_instance_name",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "errors":
+        return importlib.import_module("honcho_uv.errors")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'honcho_uv' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -19,11 +19,12 @@ import ctypes.util
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterable
 
 import psutil
 
-__all__ = ["set_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
+__all__ = ["adopted_orphans", "forget_table", "process_table", "set_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -51,28 +52,90 @@ def signal_group(pgid: int, sig: int) -> bool:
         return False
 
 
+#: A process table younger than this is reused: stopping fifty processes at once costs one
+#: scan of /proc, not a hundred (two per process, as before, took most of a 0.25 s shutdown).
+TABLE_MAX_AGE_S = 0.05
+_table: tuple[float, dict[int, tuple[int, int, int]]] | None = None
+
+
+def process_table() -> dict[int, tuple[int, int, int]]:
+    """``{pid: (ppid, pgid, sid)}`` for every process, read at most every TABLE_MAX_AGE_S."""
+    global _table
+    now = time.monotonic()
+    if _table is not None and now - _table[0] < TABLE_MAX_AGE_S:
+        return _table[1]
+    table: dict[int, tuple[int, int, int]] = {}
+    if os.path.isdir("/proc/self"):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # Fields after the command (which may hold spaces and parentheses): state ppid pgrp session
+            fields = stat[stat.rfind(b")") + 2 :].split(None, 4)
+            table[int(entry)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    else:
+        for proc in psutil.process_iter(["ppid"]):
+            with contextlib.suppress(OSError, psutil.Error):
+                table[proc.pid] = (proc.info["ppid"], os.getpgid(proc.pid), os.getsid(proc.pid))
+    _table = (now, table)
+    return table
+
+
+def forget_table() -> None:
+    """Drop the cached table (the next snapshot reads /proc again)."""
+    global _table
+    _table = None
+
+
 def snapshot_tree(leader_pid: int) -> list[psutil.Process]:
     """The leader's descendants plus the members of its session and group, leader excluded.
 
-    Never raises: processes that vanish or deny access while we look are skipped.
+    Each member is a ``psutil.Process`` bound to its create time. Never raises: processes that
+    vanish or deny access while we look are skipped.
     """
-    found: dict[int, psutil.Process] = {}
-    try:
-        for child in psutil.Process(leader_pid).children(recursive=True):
-            found[child.pid] = child
-    except (psutil.Error, OSError):
-        pass
+    table = process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    members: set[int] = set()
+    todo = list(children.get(leader_pid, ()))
+    while todo:
+        pid = todo.pop()
+        if pid not in members:
+            members.add(pid)
+            todo.extend(children.get(pid, ()))
     # Members that left the tree by ppid (adopted by us or init) but kept the session/group.
-    for proc in psutil.process_iter():
-        pid = proc.pid
-        if pid == leader_pid or pid in found:
-            continue
-        try:
-            if os.getsid(pid) == leader_pid or os.getpgid(pid) == leader_pid:
-                found[pid] = proc
-        except OSError:
-            continue
-    return list(found.values())
+    members.update(pid for pid, (_, pgid, sid) in table.items() if leader_pid in (pgid, sid))
+    members.discard(leader_pid)
+    found = []
+    for pid in members:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
+def adopted_orphans(exclude_sessions: Iterable[int] = ()) -> list[psutil.Process]:
+    """Our children (and their descendants) that we did not start: orphans re-parented to us
+    as subreaper. Children in our own session, or in *exclude_sessions*, are not included.
+    Zombies are left out (the Reaper takes them)."""
+    forget_table()
+    table = process_table()
+    me, own_sid = os.getpid(), os.getsid(0)
+    excluded = set(exclude_sessions) | {own_sid}
+    roots = [pid for pid, (ppid, _, sid) in table.items() if ppid == me and sid not in excluded]
+    found = []
+    for root in roots:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(root)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            found.append(proc)
+            found.extend(snapshot_tree(root))
+    return found
 
 
 def signal_all(procs: Iterable[psutil.Process], sig: int) -> list[psutil.Process]:

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-import psutil
 
 from honcho_uv import _tree
 from honcho_uv.environ import instance_env, instance_port
@@ -150,6 +149,17 @@ class Manager:
             if not job.stopped:
                 self._manage(job)
 
+    def add_application(self, app: Any) -> None:
+        """Start *app* now on a running Manager; it is stopped first (reverse order) at stop.
+
+        Raises:
+            StateError: the Manager is not running (not started, or stopping).
+        """
+        if not self.started or self.stopping or self.loop is None:
+            raise StateError("the manager is not running")
+        app.start(self.loop, self)
+        self.apps.append(app)
+
     def run(self) -> None:
         """Run the loop until :meth:`stop` has finished. Ctrl-C (KeyboardInterrupt) stops.
 
@@ -250,15 +260,7 @@ class Manager:
         """Stop and kill the orphans we adopted as subreaper (they are reaped by the Reaper)."""
         if self._reaper is None:
             return
-        own_sid = os.getsid(0)
-        adopted = []
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process().children():
-                with contextlib.suppress(psutil.Error, OSError):
-                    sid = os.getsid(child.pid)
-                    if sid != own_sid and sid not in self._detached_sessions and child.status() != psutil.STATUS_ZOMBIE:
-                        adopted.append(child)
-                        adopted.extend(child.children(recursive=True))
+        adopted = _tree.adopted_orphans(exclude_sessions=self._detached_sessions)
         if adopted:
             log.info("stopping %d adopted orphan(s): %s", len(adopted), ", ".join(str(p.pid) for p in adopted))
             _tree.signal_all(adopted, signal.SIGTERM)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from honcho_uv import _tree
+from honcho_uv import _popen, _tree
 from honcho_uv.errors import SpawnError, StateError
 from honcho_uv.models import ExitStatus, ProcessTemplate
 
@@ -186,16 +186,23 @@ class Process:
         argv = self._argv()
         try:
             with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
-                transport, _ = await self.loop.subprocess_exec(
-                    lambda: _ChildProtocol(self),
-                    *argv,
-                    stdin=stdin,
-                    stdout=stdout,
-                    stderr=stderr,
-                    env=self.env,
-                    cwd=cwd,
-                    start_new_session=True,
-                )
+                if _popen.available():  # fast path: Popen + pidfd (see _popen.py)
+                    argv = template.argv()
+                    transport, _ = await _popen.spawn(
+                        self.loop, lambda: _ChildProtocol(self), argv, stdin=stdin, stdout=stdout,
+                        stderr=stderr, env=self.env, cwd=cwd, user=template.uid, group=template.gid,
+                    )
+                else:
+                    transport, _ = await self.loop.subprocess_exec(
+                        lambda: _ChildProtocol(self),
+                        *argv,
+                        stdin=stdin,
+                        stdout=stdout,
+                        stderr=stderr,
+                        env=self.env,
+                        cwd=cwd,
+                        start_new_session=True,
+                    )
                 self.os_pid = transport.get_pid()
                 if self._reaper:
                     self._reaper.register(self.os_pid)

@@ -7,25 +7,50 @@ code; nothing the user can cause ends in a traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from honcho_uv._version import __version__
-from honcho_uv.cli import export_cmd
 from honcho_uv.cli.options import global_options, globals_of
-from honcho_uv.cli.control import COMMANDS as CONTROL_COMMANDS
-from honcho_uv.cli.daemon import daemon_command
-from honcho_uv.cli.run import run_command
-from honcho_uv.cli.start import start_command
 from honcho_uv.errors import HuError, ProcfileError
 
 __all__ = ["cli", "main"]
 
+#: Subcommands imported only when used: `hu ps` must not pay for the Manager, `hu start` not
+#: for the HTTP client, `hu --version` for neither (aiohttp alone costs about 0.2 s to import).
+LAZY_COMMANDS = {
+    "start": "honcho_uv.cli.start:start_command",
+    "run": "honcho_uv.cli.run:run_command",
+    "export": "honcho_uv.cli.export_cmd:export_command",
+    "daemon": "honcho_uv.cli.daemon:daemon_command",
+    "ps": "honcho_uv.cli.control:ps_command",
+    "restart": "honcho_uv.cli.control:restart_command",
+    "stop": "honcho_uv.cli.control:stop_command",
+    "start-process": "honcho_uv.cli.control:start_process_command",
+    "scale": "honcho_uv.cli.control:scale_command",
+    "logs": "honcho_uv.cli.control:logs_command",
+    "stats": "honcho_uv.cli.control:stats_command",
+    "send": "honcho_uv.cli.control:send_command",
+    "signal": "honcho_uv.cli.control:signal_command",
+    "quit": "honcho_uv.cli.control:quit_command",
+}
+
 
 class _Group(click.Group):
-    """Turns HuError into one line on stderr and an exit code."""
+    """Loads subcommands on first use; turns HuError into one line on stderr and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            command = getattr(importlib.import_module(module), attr)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -69,14 +94,6 @@ def check_command(ctx: click.Context, **params: Any) -> None:
         ctx.exit(1)
     click.echo(f"Valid procfile detected ({', '.join(names)})", err=True)
 
-
-cli.add_command(start_command)
-cli.add_command(run_command)
-for _command in [*CONTROL_COMMANDS, daemon_command]:
-    cli.add_command(_command)
-
-
-export_cmd.register(cli)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Any
 
 import click
@@ -11,8 +12,8 @@ from honcho_uv.cli.foreground import Foreground, app_templates
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, split_names, want_colour
 from honcho_uv.environ import App, expand_instances, parse_formation, resolve_formation
-from honcho_uv.errors import InvalidOption
-from honcho_uv.http import HttpHandler
+from honcho_uv.errors import HuError, InvalidOption
+from honcho_uv.logbuffer import LogBuffer
 from honcho_uv.manager import Manager
 from honcho_uv.models import FlappingInfo
 from honcho_uv.printer import Printer
@@ -69,20 +70,40 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     printer.on_broken = lambda: foreground.shutdown(141, "output closed", quiet=True)
     manager = Manager()
     foreground.attach(manager)
-    # The control API of `hu ps`, `hu restart`, ...: `hu quit` ends hu like a clean exit (code 0).
-    http = HttpHandler([f"unix:{params['socket_'] or socket_path(app.root)}"],
-                       on_quit=lambda: foreground.shutdown(0, "quit requested"))
+    logs = LogBuffer()  # from the first line on, for `hu logs`
+    http = None
     try:
-        manager.start(applications=[printer, http])  # a live socket at our path raises here
+        manager.start(applications=[printer, logs])
         foreground.install_signals()
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
                                       flapping=flapping):
             manager.add_template(template, start=template.numprocesses > 0)
         foreground.watch_idle()
+        http = await _serve_control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)))
         return await foreground.done
     finally:
         foreground.remove_signals()
         if manager.started:
             manager.stop()
             await manager.wait_stopped()
-        await http.wait_closed()
+        if http is not None:
+            await http.wait_closed()
+
+
+async def _serve_control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> Any:
+    """Serve the control API (`hu ps`, `hu restart`, ... ; `hu quit` exits 0) on *path*.
+
+    aiohttp takes about 0.2 s to import, so it is imported in a thread after the processes
+    have been started: they do not wait for it, and the loop keeps reading their output.
+    Returns the HttpHandler, or None if hu is already stopping.
+    """
+    module = await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "honcho_uv.http")
+    if foreground.stopping or manager.stopping:
+        return None
+    http = module.HttpHandler([f"unix:{path}"], on_quit=lambda: foreground.shutdown(0, "quit requested"), logs=logs)
+    try:
+        manager.add_application(http)
+    except HuError as exc:
+        foreground.printer.system(f"control API not available: {exc}")
+        return None
+    return http
