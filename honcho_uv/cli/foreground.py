@@ -27,15 +27,16 @@ FORWARDED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 
 
 def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: Iterable[str] = (),
-                  flapping: FlappingInfo | None = None) -> list[ProcessTemplate]:
+                  flapping: FlappingInfo | None = None, stdin: Iterable[str] = ()) -> list[ProcessTemplate]:
     """One template per Procfile entry (in order), run through ``/bin/sh -c`` in the app root.
 
     The child env is the OS env, then the app's env files, then PORT/PS/HU_PROCESS_NAME (added
     at spawn from ``port``/``port_index``). ``PYTHONUNBUFFERED=1`` is set unless the env sets it,
     so Python children's output is not held back in a pipe buffer (honcho #136, #167).
     Types in *restart* (or all, with ``"all"``) restart with the flapping policy; the others never.
+    Types in *stdin* get a stdin pipe (``hu send``); the others read /dev/null.
     """
-    restart = set(restart)
+    restart, stdin = set(restart), set(stdin)
     env = {"PYTHONUNBUFFERED": "1", **app.env}
     templates = []
     for index, entry in enumerate(app.procfile.entries):
@@ -46,6 +47,7 @@ def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: 
                 numprocesses=counts.get(entry.name, 0), redirect_output=("out", "out"),
                 graceful_timeout=timeout, restart="always" if restarts else "never",
                 flapping=(flapping or FlappingInfo()) if restarts else None, port=app.port_base, port_index=index,
+                redirect_input="all" in stdin or entry.name in stdin,
             )
         )
     return templates

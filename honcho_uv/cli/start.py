@@ -37,6 +37,8 @@ __all__ = ["start_command"]
               help="Restart these types when they exit (with flapping detection).")
 @click.option("--flapping", default=None, metavar="ATTEMPTS,WINDOW,RETRY_IN,MAX_RETRY",
               help="Flapping rule for --restart types (default 2,1,7,5: 2 exits in 1 s wait 7 s; FATAL after 5).")
+@click.option("--stdin", "stdin", multiple=True, metavar="NAME|all",
+              help="Give these types a stdin pipe, written with `hu send NAME.N TEXT` (default: /dev/null).")
 @click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
               help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
 @global_options
@@ -49,7 +51,9 @@ def start_command(ctx: click.Context, **params: Any) -> None:
     app = opts.load_app(params["port"])
     formation = parse_formation([*params["concurrency"], *params["formation"]])
     counts = resolve_formation(app.procfile, formation, only=params["processes"], exclude=split_names(params["exclude"]))
-    for name in split_names(params["quiet"]) + split_names(params["can_die"]) + split_names(params["restart"]):
+    named = [*split_names(params["quiet"]), *split_names(params["can_die"]), *split_names(params["restart"]),
+             *split_names(params["stdin"])]
+    for name in named:
         if name != "all" and name not in app.procfile:
             raise InvalidOption("process", f"no process type {name!r} in {app.procfile.path}")
     flapping = FlappingInfo.coerce(params["flapping"]) if params["flapping"] else FlappingInfo()
@@ -76,7 +80,7 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         manager.start(applications=[printer, logs])
         foreground.install_signals()
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
-                                      flapping=flapping):
+                                      flapping=flapping, stdin=split_names(params["stdin"])):
             manager.add_template(template, start=template.numprocesses > 0)
         foreground.watch_idle()
         http = await _serve_control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)))

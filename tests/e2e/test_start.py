@@ -233,3 +233,19 @@ def test_children_get_dev_null_as_stdin(app):
     app.write("Procfile", "web: readlink /proc/self/fd/0; cat; echo eof\n")
     out = app.hu("start", stdin=None).stdout
     assert b"/dev/null" in out and b"eof" in out
+
+
+def test_stdin_option_lets_hu_send_write_to_a_process(app):
+    app.write("Procfile", "echo: cat\nweb: sleep 30\n")
+    proc = app.popen("start", "--stdin", "echo")
+    try:
+        wait_for(lambda: app.hu("ps").returncode == 0)
+        sent = app.hu("send", "echo.1", "hello stdin")
+        assert sent.returncode == 0, sent.stderr
+        refused = app.hu("send", "web.1", "nope")
+        assert refused.returncode != 0 and b"stdin" in refused.stderr
+    finally:
+        app.hu("quit")
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert re.search(rb"echo.1 +\| hello stdin", out), out
