@@ -16,53 +16,39 @@ loop as ``listener(event, msg)``. What gaffer got wrong is fixed here:
 
 Only ``stop()`` and ``restart()`` may be called from other threads. Everything else runs on
 the loop thread (or before :meth:`run`).
+
+The class is split by noun: spawning and exit handling live in :mod:`supervision`, output and
+stats fan-out in :mod:`manager_io`, detached launches in :mod:`detach`; this module holds the
+lifecycle, the public control verbs and the lookups.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 
 from honcho_uv import _tree
-from honcho_uv.environ import instance_env, instance_port
-from honcho_uv.errors import InvalidOption, SpawnError, StateError, UnknownProcess
+from honcho_uv.errors import InvalidOption, StateError, UnknownProcess
 from honcho_uv.events import EventEmitter
 from honcho_uv.job import Job
+from honcho_uv.manager_io import OutputFanout, OutputSink
+from honcho_uv.supervision import Supervision
 from honcho_uv.models import ExitStatus, ProcessState, ProcessTemplate, parse_signal
-from honcho_uv.policy import Verdict, record_retry, record_unexpected_exit, wants_restart
 from honcho_uv.procfile import split_instance_name
-from honcho_uv.process import Process, next_process_id
+from honcho_uv.process import Process
 from honcho_uv.reaper import Reaper
 
 __all__ = ["Application", "ExitPolicy", "Manager"]
 
 log = logging.getLogger(__name__)
 
-MIN_RESPAWN_INTERVAL_S = 1.0
 
 # argv[1:] is the command: fork it with stdio on /dev/null and no other fd, print its pid, exit.
-_DETACH_HELPER = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.closerange(3, 1 << 16)
-    try:
-        os.execvp(sys.argv[1], sys.argv[1:])
-    finally:
-        os._exit(127)
-print(pid, flush=True)
-"""
 
 
 class Application(Protocol):
@@ -83,10 +69,7 @@ class ExitPolicy(Protocol):
     def __call__(self, process: Process, status: ExitStatus, outcome: str) -> None: ...
 
 
-OutputSink = Callable[[Process, str, bytes], None]
-
-
-class Manager:
+class Manager(Supervision, OutputFanout):
     """Runs process templates on an asyncio loop.
 
     Args:
@@ -512,186 +495,6 @@ class Manager:
         """Remove *i* instances (the highest numbers); returns the new count."""
         return self.scale(name, f"-{int(i)}")
 
-    def _manage(self, job: Job) -> None:
-        """Spawn the missing instances and stop the surplus (scale-down)."""
-        if self.loop is None or not self.started or self.stopping:
-            return
-        surplus = job.surplus()
-        if job.retry is not None or job.state is ProcessState.FATAL:
-            surplus = [p for p in surplus if not p.requested_stop]
-            if surplus:
-                self._request_stop(surplus)
-            return  # BACKOFF waits for its retry; FATAL for a user start
-        surplus = [p for p in surplus if not p.requested_stop]
-        if surplus:
-            for process in surplus:
-                self._publish("reap", job.name, process=process)
-            self._request_stop(surplus)
-        for number in job.numbers_to_run():
-            self._spawn(job, number)
-
-    # -- spawning and exits --------------------------------------------------------------
-
-    def _env_for(self, template: ProcessTemplate, number: int) -> dict[str, str]:
-        env = dict(os.environ) if template.os_env else {}
-        env.update(template.env)
-        port = None if template.port is None else instance_port(template.port, template.port_index, number)
-        env.update(instance_env(template.name, number, port))
-        return env
-
-    def _spawn(self, job: Job, number: int) -> None:
-        if job.template.detach:
-            self._own(self._spawn_detached(job, number))
-            return
-        process = Process(
-            self.loop, next_process_id(), job.template, number, self._env_for(job.template, number),
-            reaper=self._reaper, output_sink=self._dispatch_output,
-        )
-        job.instances[number] = process
-        self.running[process.id] = process
-        if self._output_paused:
-            process.pause_reading()
-        if job.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF,
-                         ProcessState.STOPPING):
-            job.set_state(ProcessState.STARTING)
-        self._own(self._supervise(job, process))
-
-    async def _supervise(self, job: Job, process: Process) -> None:
-        try:
-            await process.spawn(on_started=lambda p: self._publish("spawn", job.name, process=p))
-        except SpawnError as exc:
-            if process.requested_stop:  # stopped before it started: nothing ran, nothing to report
-                self.running.pop(process.id, None)
-                if job.instances.get(process.number) is process:
-                    del job.instances[process.number]
-                self._manage(job)
-                return
-            job.spawn_error = str(exc)
-            log.error("%s", exc)
-            self.running.pop(process.id, None)
-            self._publish("spawn_error", job.name, process=process, error=str(exc))
-            self._handle_exit(job, process, ExitStatus(127, None))
-            return
-        job.spawn_error = None
-        self._attach_listeners(process)
-        if job.state is ProcessState.STARTING:
-            job.set_state(ProcessState.RUNNING)
-        status = await process.wait()
-        self.running.pop(process.id, None)
-        self._handle_exit(job, process, status)
-
-    async def _spawn_detached(self, job: Job, number: int) -> None:
-        """Launch without monitoring: a helper in a new session forks the command and exits.
-
-        The helper reports the pid on a pipe of ours. The forked command closes every fd above
-        2 before exec: uvloop's libuv leaks a non-CLOEXEC copy of the child's stdio fds, and a
-        detached process holding our pipe kept the read of the pid from ever ending (a shell
-        could not close a descriptor whose number it does not know).
-        """
-        argv = [sys.executable, "-I", "-c", _DETACH_HELPER,
-                *Process(self.loop, 0, job.template, number, {})._argv()]
-        shell = None
-        r, w = os.pipe()
-        try:
-            try:
-                with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
-                    shell = await asyncio.create_subprocess_exec(
-                        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=w, stderr=asyncio.subprocess.DEVNULL,
-                        env=self._env_for(job.template, number), cwd=job.template.cwd, start_new_session=True,
-                    )
-                    if self._reaper:
-                        self._reaper.register(shell.pid)
-            finally:
-                os.close(w)
-            # Its session is the detached one from now on: a Manager stop must not take the
-            # detached process for an adopted orphan and kill it.
-            self._detached_sessions.add(shell.pid)
-            reader = asyncio.StreamReader()
-            transport, _ = await self.loop.connect_read_pipe(
-                lambda: asyncio.StreamReaderProtocol(reader), open(r, "rb", buffering=0)  # noqa: SIM115
-            )
-            r = -1  # owned by the transport
-            try:
-                out = await reader.read()
-            finally:
-                transport.close()
-            await shell.wait()
-        except OSError as exc:
-            self._publish("spawn_error", job.name, error=str(exc))
-            return
-        finally:
-            if r >= 0:
-                os.close(r)
-            if self._reaper and shell is not None:
-                self._reaper.unregister(shell.pid)
-        os_pid = int(out.split()[0]) if out.split() else None
-        self._publish("spawn", job.name, os_pid=os_pid, detached=True, instance=f"{job.name}.{number}")
-
-    def _handle_exit(self, job: Job, process: Process, status: ExitStatus) -> None:
-        if job.instances.get(process.number) is process:
-            del job.instances[process.number]
-        self._publish("exit", job.name, process=process, exit_status=status.code, term_signal=status.signal,
-                      requested=process.requested_stop)
-        if process.requested_stop or self.stopping:
-            if not job.instances and job.state is ProcessState.RUNNING and not job.numbers_to_run():
-                job.set_state(ProcessState.STOPPED)
-            # The number may be wanted again meanwhile (scaled down then up, started while
-            # stopping): nothing else would respawn it.
-            self._manage(job)
-            return
-        job.last_exit = status
-        if job.stopped:
-            return
-        if wants_restart(job.template.restart, status):
-            verdict = record_unexpected_exit(job.flap, job.template.flapping, self.clock())
-            if verdict is Verdict.RESTART:
-                job.restarts += 1
-                outcome = "restart"
-                uptime = time.monotonic() - process.started_monotonic if process.started_monotonic else 0.0
-                if job.template.flapping is None and uptime < MIN_RESPAWN_INTERVAL_S:
-                    # No flapping rule to stop a crash loop: at most one spawn a second (runit, s6).
-                    job.retry = self.loop.call_later(MIN_RESPAWN_INTERVAL_S - uptime, self._retry, job)
-                else:
-                    self._spawn(job, process.number)
-            else:
-                outcome = self._flapped(job, verdict)
-        else:
-            outcome = "exited"
-            job.exited.add(process.number)
-            if not job.alive():
-                job.set_state(ProcessState.EXITED)
-        if self.exit_policy is not None:
-            try:
-                self.exit_policy(process, status, outcome)
-            except Exception:
-                log.exception("exit policy failed")
-
-    def _flapped(self, job: Job, verdict: Verdict) -> str:
-        self._publish("flap", job.name)
-        others = list(job.instances.values())
-        if others:
-            self._request_stop(others)
-        if verdict is Verdict.BACKOFF:
-            job.set_state(ProcessState.BACKOFF)
-            assert job.template.flapping is not None, "BACKOFF without flapping settings"
-            job.retry = self.loop.call_later(job.template.flapping.retry_in, self._retry, job)
-            self._publish("backoff", job.name, retries=job.flap.retries)
-            return "backoff"
-        job.set_state(ProcessState.FATAL)
-        self._publish("fatal", job.name)
-        return "fatal"
-
-    def _retry(self, job: Job) -> None:
-        job.retry = None
-        if job.stopped or self.stopping or self._jobs.get(job.name) is not job:
-            return
-        record_retry(job.flap, self.clock())
-        if job.state is not ProcessState.RUNNING:
-            job.set_state(ProcessState.STARTING)
-        self._publish("retry", job.name, retries=job.flap.retries)
-        self._manage(job)
-        self._check_idle()
-
     # -- lookups --------------------------------------------------------------------------
 
     def _resolve(self, name_or_id: str | int) -> Job | Process:
@@ -739,86 +542,6 @@ class Manager:
             process.send_signal(sig)
         self._publish("kill", processes[0].template.name if processes else str(name_or_id), signum=int(sig))
         return len(processes)
-
-    # -- output and stats -----------------------------------------------------------------
-
-    def add_output_sink(self, sink: OutputSink) -> None:
-        """Call ``sink(process, label, data)`` for every chunk any process writes (fast path:
-        no dict per chunk). Used by the console printer and the log buffer."""
-        self._sinks[sink] = None
-
-    def remove_output_sink(self, sink: OutputSink) -> None:
-        self._sinks.pop(sink, None)
-
-    def monitor_io(self, name: str, label: str, listener: Callable[..., Any]) -> None:
-        """``listener(label, msg)`` for output *label* (``"."`` = all) of every process of
-        template *name* (``"."`` = all templates), including processes started later."""
-        if name != ".":
-            self._job(name)
-        self._io_listeners.setdefault((name, label), {})[listener] = None
-
-    def unmonitor_io(self, name: str, label: str, listener: Callable[..., Any]) -> None:
-        listeners = self._io_listeners.get((name, label))
-        if listeners is not None:
-            listeners.pop(listener, None)
-
-    def _dispatch_output(self, process: Process, label: str, data: bytes) -> None:
-        for sink in self._sinks:
-            sink(process, label, data)
-        if self._io_listeners:
-            msg = None
-            for key in ((process.template.name, label), (process.template.name, "."), (".", label), (".", ".")):
-                for listener in self._io_listeners.get(key, ()):
-                    if msg is None:
-                        msg = {"event": label, "name": process.template.name, "process": process.name,
-                               "pid": process.id, "os_pid": process.os_pid, "data": data}
-                    listener(label, msg)
-
-    def pause_output(self) -> None:
-        """Stop reading every child's output (backpressure). Calls nest; each needs a resume."""
-        self._output_paused += 1
-        if self._output_paused == 1:
-            for process in self.running.values():
-                process.pause_reading()
-
-    def resume_output(self) -> None:
-        if self._output_paused == 0:
-            return
-        self._output_paused -= 1
-        if self._output_paused == 0:
-            for process in self.running.values():
-                process.resume_reading()
-
-    def monitor(self, name: str, listener: Callable[..., Any]) -> None:
-        """``listener("stat", msg)`` every 0.1 s for each process of *name*, later ones included."""
-        job = self._job(name)
-        self._stat_listeners.setdefault(name, {})[listener] = None
-        for process in job.alive():
-            process.monitor(listener)
-
-    def unmonitor(self, name: str, listener: Callable[..., Any]) -> None:
-        self._stat_listeners.get(name, {}).pop(listener, None)
-        if name in self._jobs:
-            for process in self._jobs[name].instances.values():
-                process.unmonitor(listener)
-
-    def _attach_listeners(self, process: Process) -> None:
-        for listener in self._stat_listeners.get(process.template.name, ()):
-            process.monitor(listener)
-
-    def stats(self, name: str) -> dict[str, Any]:
-        """Per-process samples of template *name* plus sums/maxima (None-safe)."""
-        samples = []
-        for process in self._job(name).alive():
-            sample = process.stats()
-            if sample is not None:
-                sample.update({"pid": process.id, "os_pid": process.os_pid, "name": process.name})
-                samples.append(sample)
-        cpus = [s["cpu"] for s in samples if s.get("cpu") is not None]
-        mems = [s["mem_info1"] for s in samples if s.get("mem_info1") is not None]
-        return {"name": name, "stats": samples, "cpu": sum(cpus) if cpus else None,
-                "max_cpu": max(cpus, default=None), "mem_info1": sum(mems) if mems else None,
-                "max_mem_info1": max(mems, default=None)}
 
     # -- events ---------------------------------------------------------------------------
 
