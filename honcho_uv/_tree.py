@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 import psutil
 
-__all__ = ["adopted_orphans", "forget_table", "process_table", "set_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
+__all__ = ["adopted_orphans", "forget_table", "process_table", "reap_children", "set_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -136,6 +136,16 @@ def adopted_orphans(exclude_sessions: Iterable[int] = ()) -> list[psutil.Process
             found.append(proc)
             found.extend(snapshot_tree(root))
     return found
+
+
+def reap_children(pids: Iterable[int]) -> int:
+    """``waitpid(pid, WNOHANG)`` each of *pids* that is our exited child; returns how many."""
+    reaped = 0
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                reaped += 1
+    return reaped
 
 
 def signal_all(procs: Iterable[psutil.Process], sig: int) -> list[psutil.Process]:

@@ -251,6 +251,8 @@ class Manager(Supervision, OutputFanout):
             survivors = await _tree.wait_gone(adopted, 1.0)
             _tree.signal_all(survivors, signal.SIGKILL)
             await _tree.wait_gone(survivors, 1.0)
+            # Reap them here: the Reaper stops reaping when this Manager releases it.
+            _tree.reap_children(p.pid for p in adopted)
 
     def _begin_restart(self, callback: Callable[[Manager], Any] | None) -> None:
         for app in self.apps:
@@ -542,6 +544,29 @@ class Manager(Supervision, OutputFanout):
             process.send_signal(sig)
         self._publish("kill", processes[0].template.name if processes else str(name_or_id), signum=int(sig))
         return len(processes)
+
+    # -- gaffer 0.4 names ------------------------------------------------------------------
+
+    def running_processes(self) -> dict[int, Process]:
+        """gaffer's name for :attr:`running`."""
+        return self.running
+
+    def start_processes(self) -> list[asyncio.Task[Any]]:
+        """Start every template (gaffer 0.4)."""
+        return [self.start_process(name) for name in self._jobs]
+
+    def stop_processes(self) -> list[asyncio.Task[Any]]:
+        """Stop every template (gaffer 0.4); the Manager keeps running."""
+        return [self.stop_process(name) for name in self._jobs]
+
+    def get_process_stats(self, name_or_id: str | int) -> dict[str, Any] | None:
+        """Stats of a template (:meth:`stats`) or of one process (id or ``web.2``)."""
+        target = self._resolve(name_or_id)
+        return self.stats(target.name) if isinstance(target, Job) else target.stats()
+
+    def processes_stats(self) -> list[dict[str, Any]]:
+        """:meth:`stats` of every template."""
+        return [self.stats(name) for name in self._jobs]
 
     # -- events ---------------------------------------------------------------------------
 

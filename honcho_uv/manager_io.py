@@ -29,6 +29,7 @@ class OutputFanout:
     _output_paused: int  # pause_output() calls not yet matched by resume_output()
     _jobs: dict[str, Job]
     _job: Callable[[str], Job]  # provided by the Manager
+    _resolve: Callable[[str | int], Any]  # provided by the Manager: a Job or a Process
 
     # -- output and stats -----------------------------------------------------------------
 
@@ -79,14 +80,21 @@ class OutputFanout:
             for process in self.running.values():
                 process.resume_reading()
 
-    def monitor(self, name: str, listener: Callable[..., Any]) -> None:
-        """``listener("stat", msg)`` every 0.1 s for each process of *name*, later ones included."""
+    def monitor(self, name: str | int, listener: Callable[..., Any]) -> None:
+        """``listener("stat", msg)`` every 0.1 s for each process of template *name* (later ones
+        included), or for one process given by id or ``web.2`` (as gaffer's ``name_or_id``)."""
+        if isinstance(name, int) or not str(name).replace("_", "").replace("-", "").isalnum():
+            self._resolve(name).monitor(listener)  # type: ignore[union-attr]
+            return
         job = self._job(name)
         self._stat_listeners.setdefault(name, {})[listener] = None
         for process in job.alive():
             process.monitor(listener)
 
-    def unmonitor(self, name: str, listener: Callable[..., Any]) -> None:
+    def unmonitor(self, name: str | int, listener: Callable[..., Any]) -> None:
+        if isinstance(name, int) or not str(name).replace("_", "").replace("-", "").isalnum():
+            self._resolve(name).unmonitor(listener)  # type: ignore[union-attr]
+            return
         self._stat_listeners.get(name, {}).pop(listener, None)
         if name in self._jobs:
             for process in self._jobs[name].instances.values():
