@@ -45,6 +45,8 @@ __all__ = ["Daemon", "DaemonOptions", "default_bind"]
 
 log = logging.getLogger("honcho_uv.daemon")
 
+STATE_EXIT_DELAY_S = 1.0
+
 
 def default_bind() -> str:
     """Where a daemon with no bind listens: a unix socket in the private runtime directory
@@ -72,7 +74,8 @@ class Daemon:
         pidfile = options.pidfile or self.config.pidfile
         self.pidfile = Pidfile(pidfile) if pidfile else None
         self.state = DaemonState(state_path(self.config.path, pidfile))
-        self._state_write_pending = False
+        self._state_timer: asyncio.Handle | None = None
+        self._state_soon = False  # _state_timer is an immediate write
         self._state_closed = False
         self.manager: Manager | None = None
         self.http: HttpHandler | None = None
@@ -118,6 +121,8 @@ class Daemon:
                 await manager.wait_stopped()
             await self.http.wait_closed()
             self._state_closed = True
+            if self._state_timer is not None:
+                self._state_timer.cancel()
             self.state.remove()
             self.state.release()
             if self.pidfile is not None:
@@ -126,13 +131,23 @@ class Daemon:
         return 0
 
     def _state_changed(self, event: str, msg: dict[str, Any]) -> None:
-        """A process started or exited: rewrite the state file once this loop iteration."""
-        if not self._state_write_pending:
-            self._state_write_pending = True
-            asyncio.get_running_loop().call_soon(self._write_state)
+        """A process started: record it this loop iteration (one write for a burst). A process
+        exited: drop it within STATE_EXIT_DELAY_S, or with the next spawn if sooner. A record
+        of an exited process is harmless (the next start verifies pid + create time), so a
+        crash loop costs one write per spawn, not two."""
+        loop = asyncio.get_running_loop()
+        if event == "spawn":
+            if self._state_soon:
+                return
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+            self._state_soon = True
+            self._state_timer = loop.call_soon(self._write_state)
+        elif self._state_timer is None:
+            self._state_timer = loop.call_later(STATE_EXIT_DELAY_S, self._write_state)
 
     def _write_state(self) -> None:
-        self._state_write_pending = False
+        self._state_timer, self._state_soon = None, False
         if self.manager is None or self._state_closed:
             return
         self.state.write([
