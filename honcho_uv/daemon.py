@@ -13,9 +13,14 @@ Lifecycle guarantees:
   templates keep running with the same pids. A file that does not parse is logged and the
   running configuration is kept. Binds, pidfile and logging are read at start only.
 
-If the daemon is killed with SIGKILL nothing can clean up: the children live in their own
-sessions and keep running until they next write to their closed output pipe (SIGPIPE) or
-exit; see docs/gafferd.rst.
+* a state file (daemon_state.py) lists every live managed process (pid, create time, group,
+  session), rewritten at each spawn and exit; its lock refuses a second daemon for the same
+  pidfile / config file.
+
+If the daemon is killed with SIGKILL nothing can clean up at that moment: the children live
+in their own sessions and keep running. The next start for the same pidfile (else config
+file) reads the state file and stops those leftovers (pid + create time verified, via their
+groups) before starting anything; see docs/gafferd.rst "kill -9".
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from honcho_uv.daemon_config import DaemonConfig, load_config
+from honcho_uv.daemon_state import DaemonState, record_for, state_path, stop_leftovers
 from honcho_uv.errors import HuError
 from honcho_uv.http import HttpHandler
 from honcho_uv.manager import Manager
@@ -38,6 +44,8 @@ from honcho_uv.rundir import runtime_dir
 __all__ = ["Daemon", "DaemonOptions", "default_bind"]
 
 log = logging.getLogger("honcho_uv.daemon")
+
+STATE_EXIT_DELAY_S = 1.0
 
 
 def default_bind() -> str:
@@ -65,6 +73,10 @@ class Daemon:
         self.binds = options.binds or self.config.binds or [default_bind()]
         pidfile = options.pidfile or self.config.pidfile
         self.pidfile = Pidfile(pidfile) if pidfile else None
+        self.state = DaemonState(state_path(self.config.path, pidfile))
+        self._state_timer: asyncio.Handle | None = None
+        self._state_soon = False  # _state_timer is an immediate write
+        self._state_closed = False
         self.manager: Manager | None = None
         self.http: HttpHandler | None = None
         self._reloading: asyncio.Task[None] | None = None
@@ -78,7 +90,17 @@ class Daemon:
         if self.pidfile is not None:
             self.pidfile.create()
         try:
+            self.state.acquire()  # before anything listens: a live socket is never touched
+        except BaseException:
+            if self.pidfile is not None:
+                self.pidfile.remove()
+            raise
+        try:
+            await stop_leftovers(*self.state.read())
+            self.state.write([])
             manager.subscribe(".", self._log_event)
+            manager.subscribe("spawn", self._state_changed)
+            manager.subscribe("exit", self._state_changed)
             manager.start(applications=[self.http])
             await self.http.wait_started()
             log.info("gafferd listening on %s", ", ".join(self.http.addresses))
@@ -98,10 +120,41 @@ class Daemon:
                 manager.stop()
                 await manager.wait_stopped()
             await self.http.wait_closed()
+            self._state_closed = True
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+            self.state.remove()
+            self.state.release()
             if self.pidfile is not None:
                 self.pidfile.remove()
         log.info("gafferd stopped")
         return 0
+
+    def _state_changed(self, event: str, msg: dict[str, Any]) -> None:
+        """A process started: record it this loop iteration (one write for a burst). A process
+        exited: drop it within STATE_EXIT_DELAY_S, or with the next spawn if sooner. A record
+        of an exited process is harmless (the next start verifies pid + create time), so a
+        crash loop costs one write per spawn, not two."""
+        loop = asyncio.get_running_loop()
+        if event == "spawn":
+            if self._state_soon:
+                return
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+            self._state_soon = True
+            self._state_timer = loop.call_soon(self._write_state)
+        elif self._state_timer is None:
+            self._state_timer = loop.call_later(STATE_EXIT_DELAY_S, self._write_state)
+
+    def _write_state(self) -> None:
+        self._state_timer, self._state_soon = None, False
+        if self.manager is None or self._state_closed:
+            return
+        self.state.write([
+            record_for(p.name, p.os_pid, p.create_time, p.template.stop_signal, p.template.graceful_timeout)
+            for p in list(self.manager.running.values())
+            if p.alive and p.os_pid is not None and p.create_time is not None
+        ])
 
     def _on_stop_signal(self, sig: int) -> None:
         log.info("%s received: stopping every process", signal.Signals(sig).name)
