@@ -59,7 +59,7 @@ def test_verify_accepts_units_and_reads_back_env_and_command(tmp_path: Path) -> 
     root, _ = live_app(tmp_path)
     out = tmp_path / "units"
     ctx = export_live(root, "systemd", out)
-    result = assert_verified(out)
+    assert_verified(out)
     env, argv = unit_dump(result.stdout, "live-web-2.service")
     for key, value in EXPECTED_ENV.items():
         assert env[key] == value
@@ -78,7 +78,7 @@ def test_verify_env_file_variant(tmp_path: Path) -> None:
     export_live(root, "systemd", out, env_file=True, app_name="envfile")
     env_file = out / "envfile.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
-    result = assert_verified(out)
+    assert_verified(out)
     env, _ = unit_dump(result.stdout, "envfile-web-1.service")
     assert set(env) == {"PORT", "PS", "HU_PROCESS_NAME"}  # nothing secret in the unit
     assert f"EnvironmentFile: {env_file}" in result.stdout
@@ -99,4 +99,4 @@ def test_verify_user_units(tmp_path: Path) -> None:
     text = (out / "mine.target").read_text()
     assert "WantedBy=default.target" in text
     assert not any("User=" in p.read_text() for p in out.glob("*.service"))
-    result = assert_verified(out)
+    assert_verified(out)
