@@ -17,8 +17,9 @@ here, as the protocol factory of each listening socket:
 Timers exist only per connection (one one-shot deadline each): an idle server has none.
 
 A request aiohttp cannot parse is answered 400 by aiohttp and logged by us as one short
-DEBUG line (:class:`QuietBadRequests`), not as an ERROR with a traceback: a client must not
-be able to fill the daemon's log with tracebacks and its own 64 KiB request lines.
+DEBUG line naming the error class (:class:`QuietBadRequests`), not as an ERROR with a
+traceback quoting the request: a client must not be able to fill the daemon's log with
+tracebacks and its own 64 KiB request lines, nor get a token it sent written to it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class QuietBadRequests(logging.LoggerAdapter):  # type: ignore[type-arg]
     def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
         exc = exc_info if isinstance(exc_info, BaseException) else None
         if isinstance(exc, (HttpProcessingError, web.RequestPayloadError, ConnectionError)):
-            self.debug("bad request: %s", str(getattr(exc, "message", exc))[:200].replace("\n", " "))
+            # the class name only: aiohttp's message quotes the request line, which may hold a token
+            self.debug("bad request from a client (%s)", type(exc).__name__)
             return
         super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
