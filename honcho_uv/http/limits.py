@@ -41,9 +41,8 @@ _REFUSAL = (
     "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
     f"Retry-After: 1\r\nContent-Length: {len(_REFUSAL_BODY)}\r\n\r\n{_REFUSAL_BODY}"
 ).encode()
-#: A protocol made by the factory gets connection_made within a loop iteration or two; one
-#: that still has no transport after this long never connected, or already went away.
-_CONNECT_GRACE_S = 1.0
+#: Fallback only: a protocol with no transport this long after it was made never connected.
+_CONNECT_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -97,14 +96,19 @@ class _Refuse(asyncio.Protocol):
 
 
 class _Conn:
-    __slots__ = ("created", "listener", "seen", "served", "timer")
+    __slots__ = ("created", "listener", "seen", "served", "settled", "timer")
 
     def __init__(self, listener: int, created: float):
         self.listener = listener
         self.created = created
         self.seen = False  # observed with a transport (connected)
+        self.settled = False  # connection_made has run by now, if it ever will
         self.served = False  # a complete request head arrived
         self.timer: asyncio.TimerHandle | None = None
+
+
+def _settle(conn: _Conn) -> None:
+    conn.settled = True
 
 
 class ConnectionGuard:
@@ -131,6 +135,9 @@ class ConnectionGuard:
                 return _Refuse()
             protocol = self._server()
             conn = self._conns[protocol] = _Conn(listener, now)
+            # The transport schedules connection_made (call_soon) right after this factory
+            # returns; a callback queued behind it tells "not connected yet" from "gone".
+            self._loop.call_soon(self._loop.call_soon, _settle, conn)
             if self.limits.header_timeout > 0:
                 conn.timer = self._loop.call_later(self.limits.header_timeout, self._deadline, protocol)
             return protocol
@@ -153,7 +160,7 @@ class ConnectionGuard:
         for protocol, conn in list(self._conns.items()):
             if protocol.transport is not None:
                 conn.seen = True
-            elif conn.seen or now - conn.created > _CONNECT_GRACE_S:
+            elif conn.seen or conn.settled or now - conn.created > _CONNECT_GRACE_S:
                 self._forget(protocol)
 
     def _forget(self, protocol: Any) -> None:

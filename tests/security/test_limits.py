@@ -286,3 +286,17 @@ def test_listening_socket_survives_a_client_reset(daemon):
         s.close()  # RST
     assert d.proc.poll() is None and _best_ping(d) < 0.1
     assert "Traceback" not in d.output()
+
+
+def test_short_connections_one_after_another_never_fill_the_cap(run, sock_dir):
+    """Regression: a connection opened and closed between two accepts was counted as still
+    connecting for a grace period, so 128 quick sequential clients locked the port."""
+
+    async def scenario():
+        async with serve(sock_dir, unix=False, limits=Limits(max_connections=4)) as api:
+            for i in range(60):
+                response = await exchange(api.tcp_address, f"GET /ping HTTP/1.1\r\n{H}Connection: close\r\n\r\n".encode())
+                assert status_of(response) == 200, (i, response[:60])
+            assert api.handler.guard is not None and api.handler.guard.refused == 0
+
+    run(scenario())
