@@ -215,3 +215,19 @@ def test_no_traceback_or_internal_path_in_any_error_body(run, sock_dir):
                     assert set(json.loads(text)) == {"error", "message"}
 
     run(scenario())
+
+
+def test_scale_is_bounded_so_a_client_cannot_fork_bomb_the_host(run, sock_dir):
+    """Regression: {"n": 1000000000} over loopback TCP asked the Manager for a billion children."""
+
+    async def scenario():
+        async with serve(sock_dir, unix=False) as api:
+            api.manager.add_process("web", "sleep 30", start=False)
+            for n in (10**9, "1000000000", "+10001", "=99999999999", 10001, "9" * 5000):
+                async with api.tcp.post(api.t("/processes/web/_scale"), json={"n": n}) as r:
+                    assert r.status == 400, n
+            assert api.manager.get_template("web").numprocesses == 1 and not api.manager.list("web")
+            async with api.tcp.post(api.t("/processes/web/_scale"), json={"n": "-5"}) as r:
+                assert r.status == 200 and (await r.json())["numprocesses"] == 0
+
+    run(scenario())
