@@ -7,7 +7,6 @@ adversarial, takes more than 100 ms (no catastrophic regex backtracking).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any

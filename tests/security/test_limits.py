@@ -16,7 +16,7 @@ import os
 import socket
 import time
 
-from seckit import JSON, assert_4xx_or_closed, exchange, open_raw, serve, status_of, until
+from seckit import JSON, assert_4xx_or_closed, exchange, open_raw, serve, status_of
 from honcho_uv.http.limits import Limits
 from honcho_uv.http.wire import MAX_BODY_BYTES
 

@@ -60,11 +60,11 @@ def test_refuses_a_path_that_is_not_a_socket_too_long_or_in_a_foreign_dir(sock_d
     (sock_dir / "file").write_text("keep me")
     loop = asyncio.new_event_loop()
     try:
-        for binds, match in [([f"unix:{sock_dir}/file"], "not a socket"),
-                             ([f"unix:{sock_dir}/{'x' * 120}.sock"], "longer than the 107"),
-                             (["unix:/nonexistent-dir/a.sock"], "does not exist")]:
+        for addresses, match in [([f"unix:{sock_dir}/file"], "not a socket"),
+                                 ([f"unix:{sock_dir}/{'x' * 120}.sock"], "longer than the 107"),
+                                 (["unix:/nonexistent-dir/a.sock"], "does not exist")]:
             with pytest.raises(ConfigError, match=match):
-                HttpHandler(binds).start(loop, Manager(loop))
+                HttpHandler(addresses).start(loop, Manager(loop))
         foreign = tempfile.mkdtemp(dir="/tmp")
         os.chown(foreign, 65534, 65534)
         try:
