@@ -24,6 +24,7 @@ from dotenv.parser import parse_stream
 from dotenv.variables import parse_variables
 
 from honcho_uv.errors import EnvFileError, InvalidOption
+from honcho_uv.models import MAX_NUMPROCESSES
 from honcho_uv.procfile import Procfile, load_procfile, validate_name
 
 __all__ = [
@@ -156,6 +157,9 @@ def parse_formation(specs: str | Iterable[str] | None, option: str = "--concurre
             validate_name(name, option)
             if not count.isdigit() or not count.isascii():
                 raise InvalidOption(option, f"count for {name!r} must be a whole number >= 0, got {count[:20]!r}")
+            # checked before int(): a 5000-digit count raised ValueError (int's digit limit)
+            if len(count.lstrip("0")) > len(str(MAX_NUMPROCESSES)) or int(count) > MAX_NUMPROCESSES:
+                raise InvalidOption(option, f"count for {name!r} is over the limit of {MAX_NUMPROCESSES}")
             out[name] = int(count)
     return out
 

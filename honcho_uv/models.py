@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import grp
+import math
 import pwd
 import shlex
 import signal
@@ -27,6 +28,13 @@ __all__ = [
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 DEFAULT_GRACEFUL_TIMEOUT_S = 10.0
+#: A bound on instances per template: a typo or a hostile ``_scale`` must not fork-bomb the host.
+MAX_NUMPROCESSES = 10000
+
+
+def _seconds(value: Any) -> bool:
+    """A finite number of seconds >= 0 (JSON's NaN and Infinity are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 class ProcessState(str, enum.Enum):
@@ -124,9 +132,8 @@ class FlappingInfo:
         if not isinstance(self.max_retry, int) or isinstance(self.max_retry, bool) or self.max_retry < 0:
             raise InvalidOption("flapping.max_retry", "must be a whole number >= 0")
         for name in ("window", "retry_in", "stable_after"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise InvalidOption(f"flapping.{name}", "must be a number of seconds >= 0")
+            if not _seconds(getattr(self, name)):
+                raise InvalidOption(f"flapping.{name}", "must be a finite number of seconds >= 0")
 
     @classmethod
     def coerce(cls, value: Any) -> FlappingInfo | None:
@@ -148,10 +155,10 @@ class FlappingInfo:
         if isinstance(value, Sequence) and 1 <= len(value) <= 5:
             try:
                 parts = [float(v) for v in value]
-            except (TypeError, ValueError):
-                raise InvalidOption("flapping", "expected 'attempts window retry_in max_retry'") from None
-            ints = {0, 3}
-            kw = {f.name: (int(v) if i in ints else v) for i, (f, v) in enumerate(zip(fields(cls), parts))}
+                ints = {0, 3}
+                kw = {f.name: (int(v) if i in ints else v) for i, (f, v) in enumerate(zip(fields(cls), parts))}
+            except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf); ValueError: int(nan)
+                raise InvalidOption("flapping", "expected 'attempts window retry_in max_retry' (finite numbers)") from None
             return cls(**kw)
         raise InvalidOption("flapping", f"cannot read {value!r}")
 
@@ -161,7 +168,7 @@ def _resolve_uid(value: int | str | None) -> int | None:
         return None
     try:
         return pwd.getpwuid(int(value)).pw_uid if str(value).isdigit() else pwd.getpwnam(str(value)).pw_uid
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OverflowError):
         raise InvalidOption("uid", f"unknown user {value!r}") from None
 
 
@@ -170,7 +177,7 @@ def _resolve_gid(value: int | str | None) -> int | None:
         return None
     try:
         return grp.getgrgid(int(value)).gr_gid if str(value).isdigit() else grp.getgrnam(str(value)).gr_gid
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OverflowError):
         raise InvalidOption("gid", f"unknown group {value!r}") from None
 
 
@@ -236,7 +243,7 @@ class ProcessTemplate:
         if isinstance(args, str):
             args = tuple(_shlex_split(args, "args"))
         elif args is not None:
-            if not all(isinstance(a, str) for a in args):
+            if not isinstance(args, (list, tuple)) or not all(isinstance(a, str) for a in args):
                 raise InvalidOption("args", "must be a list of strings")
             args = tuple(args)
         object.__setattr__(self, "args", args)
@@ -244,20 +251,28 @@ class ProcessTemplate:
             isinstance(k, str) and isinstance(v, str) for k, v in self.env.items()
         ):
             raise InvalidOption("env", "must map names to strings")
+        if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in self.env.items()):
+            raise InvalidOption("env", "names must be non-empty without '=' or NUL; values without NUL")
         object.__setattr__(self, "env", dict(self.env))
         object.__setattr__(self, "uid", _resolve_uid(self.uid))
         object.__setattr__(self, "gid", _resolve_gid(self.gid))
-        if self.cwd is not None and not isinstance(self.cwd, str):
+        if self.cwd is not None and (not isinstance(self.cwd, str) or "\0" in self.cwd):
             raise InvalidOption("cwd", "must be a path")
+        if "\0" in self.cmd or any("\0" in a for a in args or ()):
+            raise InvalidOption("cmd", "must not contain a NUL byte")  # exec would raise ValueError at spawn
         for flag in ("detach", "shell", "os_env", "redirect_input"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidOption(flag, "must be true or false")
         if not isinstance(self.numprocesses, int) or isinstance(self.numprocesses, bool) or self.numprocesses < 0:
-            raise InvalidOption("numprocesses", f"must be a whole number >= 0, got {self.numprocesses!r}")
+            raise InvalidOption("numprocesses", f"must be a whole number >= 0, got {str(self.numprocesses)[:20]!r}")
+        if self.numprocesses > MAX_NUMPROCESSES:
+            raise InvalidOption("numprocesses", f"at most {MAX_NUMPROCESSES}, got {self.numprocesses}")
         object.__setattr__(self, "flapping", FlappingInfo.coerce(self.flapping))
         labels = self.redirect_output
         if isinstance(labels, str):
             labels = [part.strip() for part in labels.split(",") if part.strip()]
+        if labels and not isinstance(labels, (list, tuple)):
+            raise InvalidOption("redirect_output", "must be a list of up to 2 labels")
         labels = tuple(labels or ())
         if len(labels) > 2:
             raise InvalidOption("redirect_output", f"at most 2 labels (stdout, stderr), got {len(labels)}")
@@ -265,9 +280,8 @@ class ProcessTemplate:
             if not isinstance(label, str) or not label or label in (".", "stdin"):
                 raise InvalidOption("redirect_output", f"invalid label {label!r}")
         object.__setattr__(self, "redirect_output", labels)
-        timeout = self.graceful_timeout
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
-            raise InvalidOption("graceful_timeout", "must be a number of seconds >= 0")
+        if not _seconds(self.graceful_timeout):
+            raise InvalidOption("graceful_timeout", "must be a finite number of seconds >= 0")
         object.__setattr__(self, "stop_signal", int(parse_signal(self.stop_signal, "stop_signal")))
         if self.restart not in RESTART_POLICIES:
             raise InvalidOption("restart", f"must be one of {', '.join(RESTART_POLICIES)}, got {self.restart!r}")

@@ -7,7 +7,10 @@ Guarantees:
 * dispatch goes only through the explicit route table below (no reflection on names);
 * every error is a JSON body ``{"error": code, "message": text}`` with a 4xx status; a 500
   means a bug, is logged with its traceback, and the body still carries no traceback;
-* request bodies are capped at 1 MiB (413), header lines and fields at 8 KiB;
+* request bodies are capped at 1 MiB (413), header lines and fields at 8 KiB, headers at 64;
+* each listening socket holds at most ``Limits.max_connections`` connections (429 and closed
+  beyond), a first request head must arrive within ``Limits.header_timeout`` and a body
+  within ``Limits.body_timeout`` (see :mod:`honcho_uv.http.limits`);
 * the policy is checked at construction: a non-loopback bind without ``allow_remote`` and a
   token raises :class:`~honcho_uv.errors.ConfigError` before anything listens;
 * :meth:`HttpHandler.stop` removes our socket files and ends every stream at once
@@ -25,11 +28,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from honcho_uv.errors import HuError, InvalidOption, StateError
 from honcho_uv.http import handlers_pids, handlers_processes, handlers_streams
 from honcho_uv.http.binds import Bind, bind_socket, check_policy, parse_bind, unlink_if_ours
 from honcho_uv.http.context import CTX, Context
+from honcho_uv.http.limits import LIMITS, ConnectionGuard, Limits
 from honcho_uv.http.security import Policy, security_middleware
 from honcho_uv.http.streams import FeedRegistry
 from honcho_uv.http.wire import MAX_BODY_BYTES, error_body
@@ -41,8 +46,17 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
-               431: "headers_too_large"}
+               405: "method_not_allowed", 408: "request_timeout", 413: "body_too_large",
+               415: "unsupported_media_type", 431: "headers_too_large"}
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request head arrived: the connection is no longer subject to the first-request deadline."""
+    guard = request.app[CTX].guard
+    if guard is not None:
+        guard.served(request.protocol)
+    return await handler(request)
 
 
 @web.middleware
@@ -66,18 +80,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except (asyncio.CancelledError, ConnectionError):
         raise
+    except (web.RequestPayloadError, HttpProcessingError):
+        # a body aiohttp cannot decode, read outside read_body(): the client's fault, not ours
+        return web.json_response(error_body("bad_request", "the request body could not be read"), status=400)
     except Exception:
         log.exception("internal error in %s %s", request.method, request.path)
         return web.json_response(error_body("internal_error", "internal error (logged by the server)"), status=500)
 
 
-def build_app(context: Context) -> web.Application:
-    """The aiohttp application: error and security middlewares, then the route table."""
+def build_app(context: Context, limits: Limits | None = None) -> web.Application:
+    """The aiohttp application: guard, error and security middlewares, then the route table."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[error_middleware, security_middleware(context.policy, os.getuid())],
+        middlewares=[guard_middleware, error_middleware, security_middleware(context.policy, os.getuid())],
     )
     app[CTX] = context
+    app[LIMITS] = limits or Limits()
     app.add_routes([*handlers_pids.routes(), *handlers_processes.routes(), *handlers_streams.routes()])
     return app
 
@@ -94,6 +112,7 @@ class HttpHandler:
         on_quit: called for ``POST /_quit`` (default: ``manager.stop()``).
         logs: the :class:`LogBuffer` serving ``/logs``; default: one is created and started
             with the handler.
+        limits: connection cap and timeouts (:class:`~honcho_uv.http.limits.Limits`).
 
     Raises:
         ConfigError: a malformed bind, or the remote policy is not met (at construction).
@@ -101,7 +120,7 @@ class HttpHandler:
 
     def __init__(self, binds: Iterable[str | Bind] = (), *, token: str | None = None, allow_remote: bool = False,
                  allow_exec: bool | None = None, on_quit: Callable[[], Any] | None = None,
-                 logs: LogBuffer | None = None):
+                 logs: LogBuffer | None = None, limits: Limits | None = None):
         self.binds = [b if isinstance(b, Bind) else parse_bind(b) for b in binds]
         if not self.binds:
             raise InvalidOption("bind", "at least one address is needed")
@@ -114,6 +133,10 @@ class HttpHandler:
         self.addresses: list[str] = []
         self._runner: web.AppRunner | None = None
         self._sockets: list[tuple[socket.socket, Bind, int | None]] = []
+        self.limits = limits or Limits()
+        self._servers: list[asyncio.AbstractServer] = []
+        self.guard: ConnectionGuard | None = None
+        self._context: Context | None = None
         self._feeds = FeedRegistry()
         self._closing: asyncio.Task[None] | None = None
         self.manager: Any = None
@@ -141,16 +164,23 @@ class HttpHandler:
         for address, (_, bind, _) in zip(self.addresses, self._sockets):
             if not bind.loopback:
                 log.warning("the API listens on %s, reachable from other machines (token required)", address)
-        context = Context(manager, self.policy, self._feeds, self.logs, self.on_quit)
-        self._runner = web.AppRunner(build_app(context), access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0, max_line_size=8190, max_field_size=8190)
+        context = self._context = Context(manager, self.policy, self._feeds, self.logs, self.on_quit)
+        self._runner = web.AppRunner(build_app(context, self.limits), access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0, **self.limits.handler_args())
         self._starting = loop.create_task(self._serve())
 
     async def _serve(self) -> None:
-        assert self._runner is not None, "start() first"
+        assert self._runner is not None and self._context is not None, "start() first"
         await self._runner.setup()
-        for sock, _, _ in self._sockets:
-            await web.SockSite(self._runner, sock).start()
+        server = self._runner.server
+        assert server is not None, "set up above"
+        loop = asyncio.get_running_loop()
+        # Our own listeners instead of web.SockSite: each gets the guard's capped protocol factory.
+        self.guard = self._context.guard = ConnectionGuard(server, self.limits, loop)
+        for i, (sock, _, _) in enumerate(self._sockets):
+            if self._closing is not None:
+                return
+            self._servers.append(await loop.create_server(self.guard.factory(i), sock=sock, backlog=128))
 
     async def wait_started(self) -> None:
         """Wait until every site accepts connections (they queue in the backlog until then)."""
@@ -162,6 +192,8 @@ class HttpHandler:
         if self._runner is None or self._closing is not None:
             return
         self._feeds.close_all()
+        for server in self._servers:
+            server.close()  # nobody new can connect
         for sock, bind, inode in self._sockets:
             if bind.kind == "unix":
                 unlink_if_ours(bind.path, inode)
@@ -175,7 +207,11 @@ class HttpHandler:
             await asyncio.shield(self._starting)
         except Exception:
             log.exception("the HTTP server failed to start")
+        for server in self._servers:
+            server.close()
         await self._runner.cleanup()
+        if self.guard is not None:
+            self.guard.close()
         self._release_sockets()
 
     async def wait_closed(self) -> None:

@@ -25,6 +25,7 @@ class Context:
     feeds: FeedRegistry
     logs: LogBuffer | None
     on_quit: Callable[[], Any] | None
+    guard: Any = None  # the ConnectionGuard, once the server is set up
 
 
 CTX: web.AppKey[Context] = web.AppKey("hu_context", Context)

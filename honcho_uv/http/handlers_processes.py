@@ -12,7 +12,7 @@ from honcho_uv.errors import InvalidOption, UnknownProcess
 from honcho_uv.http.context import ctx, require_exec, settle
 from honcho_uv.http.describe import describe_instance, describe_job
 from honcho_uv.http.wire import BadRequest, instance_name, ok, read_json, template_name
-from honcho_uv.models import ProcessTemplate, parse_signal
+from honcho_uv.models import MAX_NUMPROCESSES, ProcessTemplate, parse_signal
 
 __all__ = ["ALLOWED_SIGNALS", "checked_signal", "routes"]
 
@@ -111,8 +111,23 @@ async def scale_process(request: web.Request) -> web.Response:
     n = body.get("n", body.get("scale"))
     if not isinstance(n, (int, str)) or isinstance(n, bool):
         raise BadRequest('expected {"n": 3} or {"n": "+1"}')
+    _check_scale(_job(request, name).wanted, n)
     count = ctx(request).manager.scale(name, n)
     return ok(name=name, numprocesses=count)
+
+
+def _check_scale(current: int, n: int | str) -> None:
+    """Refuse a scale beyond :data:`MAX_NUMPROCESSES` before the Manager forks anything."""
+    text = str(n).strip()
+    digits = text.lstrip("=+-")
+    if len(digits) > 7 or not digits.isascii() or not digits.isdigit():
+        if digits.isascii() and digits.isdigit():
+            raise BadRequest(f"at most {MAX_NUMPROCESSES} instances")
+        return  # not a count at all: the Manager's own message (400)
+    value = int(digits)
+    target = current + value if text.startswith("+") else value
+    if target > MAX_NUMPROCESSES:
+        raise BadRequest(f"at most {MAX_NUMPROCESSES} instances, asked for {target}")
 
 
 async def signal_process(request: web.Request) -> web.Response:

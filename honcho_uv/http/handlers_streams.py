@@ -14,6 +14,7 @@ from aiohttp import web
 
 from honcho_uv.errors import StateError, UnknownProcess
 from honcho_uv.http.context import ctx
+from honcho_uv.http.limits import read_body
 from honcho_uv.http.streams import serve_feed
 from honcho_uv.http.wire import BadRequest, MAX_BODY_BYTES, instance_name, int_id, ok, read_json, template_name
 from honcho_uv.logbuffer import LogLine
@@ -104,7 +105,7 @@ async def write_stdin(request: web.Request) -> web.Response:
     else:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
-        raw = await request.read()
+        raw = await read_body(request)
     if not process.alive:
         raise StateError(f"{process.name} has exited")
     process.write(raw)

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from honcho_uv.errors import HuError, InvalidOption
+from honcho_uv.http.limits import read_body
 from honcho_uv.procfile import split_instance_name, validate_name
 
 __all__ = [
@@ -79,10 +80,11 @@ async def read_json(request: web.Request, *, required: bool = False) -> dict[str
     Raises:
         BadRequest: malformed, too deep, or not an object.
         web.HTTPRequestEntityTooLarge: over :data:`MAX_BODY_BYTES` (mapped to 413).
+        web.HTTPRequestTimeout: the body did not arrive in time (408).
     """
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
-    raw = await request.read()  # aiohttp stops at client_max_size (413)
+    raw = await read_body(request)  # aiohttp stops at client_max_size (413); late: 408
     if not raw.strip():
         if required:
             raise BadRequest("a JSON object body is required")
