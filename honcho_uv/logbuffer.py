@@ -4,20 +4,22 @@ An application of the Manager fed by :meth:`Manager.add_output_sink`. Guarantees
 
 * lines are whole (a partial line waits for its newline, an idle flush after
   :data:`PARTIAL_FLUSH_S`, or the process's exit), bytes untouched;
-* memory is bounded: at most *lines_per_process* lines per instance (``web.1``) and at most
-  *max_instances* instances remembered (the oldest forgotten first);
-* the sink does O(1) work per line and never blocks: followers get lines through their own
-  callback, which must not block either (the HTTP layer puts them in bounded drop-oldest
-  queues), so the console is never slowed by a log reader.
+* memory is bounded: about *lines_per_process* lines (and at most *bytes_per_process*
+  bytes) per instance (``web.1``), and at most *max_instances* instances remembered (the
+  oldest forgotten first);
+* the sink costs about as much as copying the bytes: it keeps whole *chunks* of lines (one
+  ``bytes`` object and one ``bytes.count`` per chunk, never a Python object per line) and
+  cuts them into :class:`LogLine` objects only when read, or while a follower listens;
+* followers get lines through their own callback, which must not block (the HTTP layer puts
+  them in bounded drop-oldest queues), so the console is never slowed by a log reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,14 +46,24 @@ class LogLine:
 
 
 class LogBuffer:
-    def __init__(self, lines_per_process: int = 1000, max_instances: int = 1024):
+    """Recent output per instance; see the module docstring for the guarantees."""
+
+    def __init__(self, lines_per_process: int = 1000, max_instances: int = 1024,
+                 bytes_per_process: int = 1 << 20):
         self.lines_per_process = lines_per_process
+        self.bytes_per_process = bytes_per_process
         self.max_instances = max_instances
-        self._lines: collections.OrderedDict[str, collections.deque[LogLine]] = collections.OrderedDict()
+        # name -> chunks (first seq, time, whole lines ending in b"\n", line count), oldest first.
+        # Invariant: dropping the oldest chunk would leave fewer than lines_per_process lines
+        # (or the ring is within bytes_per_process); _sizes[name] = (lines, bytes) of the ring.
+        self._lines: collections.OrderedDict[str, collections.deque[tuple[int, float, bytes, int]]] = (
+            collections.OrderedDict()
+        )
+        self._sizes: dict[str, tuple[int, int]] = {}
         self._framer = LineFramer(max_line=64 << 10)
         self._names: dict[int, str] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._seq = itertools.count(1)
+        self._next_seq = 1  # lines are numbered across all instances, in the order they were framed
         self._followers: dict[Callable[[LogLine], None], None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.manager: Any = None
@@ -102,28 +114,49 @@ class LogBuffer:
     def _add(self, name: str, lines: bytes) -> None:
         ring = self._lines.get(name)
         if ring is None:
-            ring = self._lines[name] = collections.deque(maxlen=self.lines_per_process)
+            ring = self._lines[name] = collections.deque()
+            self._sizes[name] = (0, 0)
             while len(self._lines) > self.max_instances:
-                self._lines.popitem(last=False)
-        now = time.time()
-        for data in lines[:-1].split(b"\n"):
-            line = LogLine(next(self._seq), now, name, data)
-            ring.append(line)
-            for follower in self._followers:
-                follower(line)
+                forgotten, _ = self._lines.popitem(last=False)
+                self._sizes.pop(forgotten, None)
+        count = lines.count(b"\n")
+        seq, now = self._next_seq, time.time()
+        self._next_seq += count
+        ring.append((seq, now, lines, count))
+        total_lines, total_bytes = self._sizes[name]
+        total_lines, total_bytes = total_lines + count, total_bytes + len(lines)
+        while len(ring) > 1 and (total_lines - ring[0][3] >= self.lines_per_process
+                                 or total_bytes > self.bytes_per_process):
+            _, _, old, old_count = ring.popleft()
+            total_lines, total_bytes = total_lines - old_count, total_bytes - len(old)
+        self._sizes[name] = (total_lines, total_bytes)
+        if self._followers:
+            for i, data in enumerate(lines[:-1].split(b"\n")):
+                line = LogLine(seq + i, now, name, data)
+                for follower in list(self._followers):
+                    follower(line)
 
     # -- reading ---------------------------------------------------------------------------
 
     def tail(self, name: str | None = None, lines: int = 100) -> list[LogLine]:
         """The last *lines* lines (oldest first) of every instance, of a type (``web``) or of
         one instance (``web.2``)."""
-        rings: Iterable[collections.deque[LogLine]]
+        if lines <= 0:
+            return []
         if name is None:
-            rings = self._lines.values()
+            rings = list(self._lines.items())
         else:
-            rings = [r for n, r in self._lines.items() if n == name or n.rsplit(".", 1)[0] == name]
-        merged = sorted(itertools.chain.from_iterable(rings), key=lambda line: line.seq)
-        return merged[-lines:] if lines > 0 else []
+            rings = [(n, r) for n, r in self._lines.items() if n == name or n.rsplit(".", 1)[0] == name]
+        # Newest chunks first until enough lines are collected; only those are cut into lines.
+        chunks = sorted(((seq, when, n, data) for n, ring in rings for seq, when, data, _ in ring), reverse=True)
+        out: list[LogLine] = []
+        for seq, when, n, data in chunks:
+            parts = data[:-1].split(b"\n")
+            out.extend(LogLine(seq + i, when, n, part) for i, part in reversed(list(enumerate(parts))))
+            if len(out) >= lines:
+                break
+        out.sort(key=lambda line: line.seq)
+        return out[-lines:]
 
     def follow(self, callback: Callable[[LogLine], None]) -> None:
         """Call *callback(line)* for each new line (on the loop; it must not block)."""

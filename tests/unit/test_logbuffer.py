@@ -1,0 +1,42 @@
+"""The log ring buffer keeps whole chunks, trims by lines and bytes, and cuts lines on read."""
+
+from __future__ import annotations
+
+from honcho_uv.logbuffer import LogBuffer
+
+
+def feed(buf: LogBuffer, name: str, data: bytes) -> None:
+    buf._add(name, data)  # the framed-lines entry point (the sink frames before calling it)
+
+
+def test_tail_returns_the_last_lines_in_order_across_instances():
+    buf = LogBuffer(lines_per_process=5)
+    feed(buf, "web.1", b"a1\na2\n")
+    feed(buf, "web.2", b"b1\n")
+    feed(buf, "web.1", b"a3\n")
+    assert [(line.name, line.data) for line in buf.tail(None, 10)] == [
+        ("web.1", b"a1"), ("web.1", b"a2"), ("web.2", b"b1"), ("web.1", b"a3")]
+    assert [line.data for line in buf.tail("web", 2)] == [b"b1", b"a3"]
+    assert [line.data for line in buf.tail("web.1", 10)] == [b"a1", b"a2", b"a3"]
+    seqs = [line.seq for line in buf.tail(None, 10)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+
+
+def test_ring_is_bounded_by_lines_and_bytes():
+    buf = LogBuffer(lines_per_process=100, bytes_per_process=10_000)
+    for i in range(1000):
+        feed(buf, "web.1", b"".join(b"%05d-%05d\n" % (i, j) for j in range(10)))
+    lines, size = buf._sizes["web.1"]
+    assert 100 <= lines <= 110 and size <= 10_000 + 120
+    tail = buf.tail("web.1", 100)
+    assert len(tail) == 100 and tail[-1].data == b"00999-00009"
+
+
+def test_followers_get_each_line():
+    buf = LogBuffer()
+    got = []
+    buf.follow(got.append)
+    feed(buf, "w.1", b"x\ny\n")
+    buf.unfollow(got.append)
+    feed(buf, "w.1", b"z\n")
+    assert [line.data for line in got] == [b"x", b"y"]
