@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -47,8 +46,7 @@ from pathlib import Path
 import psutil
 
 from honcho_uv import _tree
-from honcho_uv.errors import ConfigError, StateError
-from honcho_uv.rundir import app_key, runtime_dir
+from honcho_uv.rundir import PidLock, app_key, runtime_dir
 
 __all__ = ["DaemonState", "Record", "record_for", "state_path", "stop_leftovers"]
 
@@ -84,7 +82,7 @@ class DaemonState:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
-        self._fd: int | None = None
+        self._lock = PidLock(self.lock_path, f"already running with pid {{pid}} (lock {self.lock_path})")
 
     # -- lock -----------------------------------------------------------------------------
 
@@ -95,29 +93,11 @@ class DaemonState:
             StateError: another live daemon holds it (the message names its pid).
             ConfigError: the lock file cannot be opened.
         """
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"{self.lock_path}: cannot open the daemon lock ({exc.strerror})") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = "?"
-            with contextlib.suppress(OSError):
-                other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise StateError(f"already running with pid {other} (lock {self.lock_path})") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        self._lock.acquire()
 
     def release(self) -> None:
         """Drop the lock (the lock file stays: unlinking it would let two daemons both lock)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()
 
     # -- records --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from honcho_uv.errors import ConfigError, StateError
 
-__all__ = ["AppLock", "app_key", "runtime_dir", "socket_path"]
+__all__ = ["AppLock", "PidLock", "app_key", "runtime_dir", "socket_path"]
 
 
 def runtime_dir(environ: dict[str, str] | None = None) -> Path:
@@ -55,27 +55,33 @@ def socket_path(app_root: str | Path, environ: dict[str, str] | None = None) -> 
     return runtime_dir(env) / f"{app_key(app_root)}.sock"
 
 
-class AppLock:
-    """One ``hu start`` per app root: an exclusive ``flock`` on ``<key>.lock`` holding our pid.
+class PidLock:
+    """An exclusive ``flock`` on *path*, which holds the owner's pid while it is held.
 
-    :meth:`acquire` raises :class:`StateError` naming the running hu's pid when taken.
-    The lock dies with the process, so there is never a stale lock to clean up.
+    The kernel drops the lock when its owner dies, so a crash never leaves a stale lock; the
+    file itself stays (unlinking it would let two processes each lock a different inode).
+    :meth:`acquire` raises :class:`StateError` with *busy* formatted with ``pid=`` (the holder's
+    pid, or ``?``), and :class:`ConfigError` naming the path if the file cannot be opened.
     """
 
-    def __init__(self, app_root: str | Path):
-        self.path = runtime_dir() / f"{app_key(app_root)}.lock"
-        self.app_root = Path(app_root)
+    def __init__(self, path: str | Path, busy: str):
+        self.path = Path(path)
+        self.busy = busy
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot open the lock file ({exc.strerror})") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            other = "?"
             with contextlib.suppress(OSError):
-                other = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise StateError(f"hu is already running in {self.app_root} (pid {other or '?'})") from None
+            raise StateError(self.busy.format(pid=other)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -87,9 +93,18 @@ class AppLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> AppLock:
+    def __enter__(self) -> PidLock:
         self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class AppLock(PidLock):
+    """One ``hu start`` per app root: a :class:`PidLock` on ``<runtime dir>/<key>.lock``."""
+
+    def __init__(self, app_root: str | Path):
+        self.app_root = Path(app_root)
+        super().__init__(runtime_dir() / f"{app_key(app_root)}.lock",
+                         f"hu is already running in {self.app_root} (pid {{pid}})")
