@@ -104,6 +104,19 @@ def ensure_honcho() -> Path:
     return exe
 
 
+def precompile_hu(hu: str) -> None:
+    """Byte-compile the hu being measured, as ``pip install`` does for a regular install.
+
+    An editable install (``pip install -e``) has no .pyc files, and with
+    ``PYTHONDONTWRITEBYTECODE`` set (it is on the machines this was measured on) every run
+    would compile hu's modules from source, while honcho's venv install is precompiled.
+    """
+    probe = subprocess.run([sys.executable, "-c", "import honcho_uv, os; print(os.path.dirname(honcho_uv.__file__))"],
+                           capture_output=True, text=True)
+    if probe.returncode == 0 and probe.stdout.strip():
+        subprocess.run([sys.executable, "-m", "compileall", "-q", probe.stdout.strip()], check=False)
+
+
 def tool_version(argv: list[str]) -> str:
     try:
         out = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=30)
@@ -581,6 +594,7 @@ def main() -> int:
     spawn_n = args.spawn if not args.quick else min(args.spawn, 20)
     scenarios = set(args.scenarios.split(","))
 
+    precompile_hu(args.hu)
     tools = [Tool("hu", [args.hu])]
     if args.only != "hu":
         tools.append(Tool("honcho", [str(ensure_honcho())]))

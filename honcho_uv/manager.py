@@ -105,6 +105,9 @@ class Manager(Supervision, OutputFanout):
         self._output_paused = 0
         self._idle_callbacks: list[Callable[[], None]] = []
         self._detached_sessions: set[int] = set()
+        # Spawns started and not yet finished (successfully or not); waiters of wait_spawned().
+        self._spawns_in_flight = 0
+        self._spawn_waiters: list[asyncio.Future[None]] = []
         self._stopped: asyncio.Future[None] | None = None
         self._owns_loop = False  # start() created the loop: run() closes it at the end
 
@@ -273,6 +276,23 @@ class Manager(Supervision, OutputFanout):
         """SIGKILL every process group and stop-time snapshot now (the second Ctrl-C)."""
         for process in list(self.running.values()):
             process.kill()
+
+    async def wait_spawned(self) -> None:
+        """Return once no spawn is in flight (every process asked for so far has started or
+        failed to). Spawns scheduled but not begun yet count as in flight once they begin."""
+        await asyncio.sleep(0)  # let scheduled spawn tasks begin
+        while self._spawns_in_flight:
+            waiter = asyncio.get_running_loop().create_future()
+            self._spawn_waiters.append(waiter)
+            await waiter
+
+    def _spawn_settled(self) -> None:
+        self._spawns_in_flight -= 1
+        if not self._spawns_in_flight:
+            waiters, self._spawn_waiters = self._spawn_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     # -- tasks, idleness -----------------------------------------------------------------
 

@@ -50,6 +50,8 @@ class Supervision:
     _reaper: Reaper | None
     _output_paused: int
     _detached_sessions: set[int]
+    _spawns_in_flight: int
+    _spawn_settled: Callable[[], None]
 
     # Provided by the Manager and its other mixins (annotations only: a stub method here
     # would shadow the real one in the method resolution order).
@@ -105,19 +107,25 @@ class Supervision:
         self._own(self._supervise(job, process))
 
     async def _supervise(self, job: Job, process: Process) -> None:
+        self._spawns_in_flight += 1
+        error: SpawnError | None = None
         try:
             await process.spawn(on_started=lambda p: self._publish("spawn", job.name, process=p))
         except SpawnError as exc:
+            error = exc
+        finally:
+            self._spawn_settled()
+        if error is not None:
             if process.requested_stop:  # stopped before it started: nothing ran, nothing to report
                 self.running.pop(process.id, None)
                 if job.instances.get(process.number) is process:
                     del job.instances[process.number]
                 self._manage(job)
                 return
-            job.spawn_error = str(exc)
-            log.error("%s", exc)
+            job.spawn_error = str(error)
+            log.error("%s", error)
             self.running.pop(process.id, None)
-            self._publish("spawn_error", job.name, process=process, error=str(exc))
+            self._publish("spawn_error", job.name, process=process, error=str(error))
             self._handle_exit(job, process, ExitStatus(127, None))
             return
         job.spawn_error = None

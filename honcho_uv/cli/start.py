@@ -97,10 +97,12 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
 async def _serve_control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> Any:
     """Serve the control API (`hu ps`, `hu restart`, ... ; `hu quit` exits 0) on *path*.
 
-    aiohttp takes about 0.2 s to import, so it is imported in a thread after the processes
-    have been started: they do not wait for it, and the loop keeps reading their output.
+    aiohttp takes about 0.2 s to import, so it is imported in a thread once the processes
+    have been started: they do not wait for it (nor compete with it for the GIL while they
+    spawn), and the loop keeps reading their output meanwhile.
     Returns the HttpHandler, or None if hu is already stopping.
     """
+    await manager.wait_spawned()
     module = await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "honcho_uv.http")
     if foreground.stopping or manager.stopping:
         return None

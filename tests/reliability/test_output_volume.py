@@ -68,6 +68,11 @@ def test_t14_stalled_reader_blocks_children_not_hu(app):
     os.close(w)
     os.read(r, 1000)  # read a little, then stall
     time.sleep(1.5)
+    # The control API (timers, the loop) still answers while the console is stalled.
+    ps_started = time.monotonic()
+    ps = app.hu("ps", "--json", timeout=10)
+    assert ps.returncode == 0 and b"a.1" in ps.stdout, ps.stderr
+    assert time.monotonic() - ps_started < 3
     rss = psutil.Process(proc.pid).memory_info().rss
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
