@@ -59,7 +59,7 @@ def test_verify_accepts_units_and_reads_back_env_and_command(tmp_path: Path) -> 
     root, _ = live_app(tmp_path)
     out = tmp_path / "units"
     ctx = export_live(root, "systemd", out)
-    assert_verified(out)
+    result = assert_verified(out)
     env, argv = unit_dump(result.stdout, "live-web-2.service")
     for key, value in EXPECTED_ENV.items():
         assert env[key] == value
