@@ -78,7 +78,7 @@ def test_verify_env_file_variant(tmp_path: Path) -> None:
     export_live(root, "systemd", out, env_file=True, app_name="envfile")
     env_file = out / "envfile.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
-    assert_verified(out)
+    result = assert_verified(out)
     env, _ = unit_dump(result.stdout, "envfile-web-1.service")
     assert set(env) == {"PORT", "PS", "HU_PROCESS_NAME"}  # nothing secret in the unit
     assert f"EnvironmentFile: {env_file}" in result.stdout
