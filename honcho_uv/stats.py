@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,7 @@ def _handle(pid: int, create_time: float | None) -> psutil.Process | None:
                 return None  # the pid now belongs to another process
             if len(_cache) >= _MAX_CACHE:
                 _cache.clear()
+                _last_cpu.clear()  # keyed by id() of cached objects, which die with the cache
             _cache[key] = proc
         return proc
     except psutil.Error:
@@ -62,7 +64,7 @@ def _read(proc: psutil.Process, depth: int = 0) -> dict[str, Any] | None:
             mem = _field(proc.memory_info)
             out["mem_info1"] = mem.rss if mem else None
             out["mem_info2"] = mem.vms if mem else None
-            out["cpu"] = _field(proc.cpu_percent, None)
+            out["cpu"] = _cpu_percent(proc)
             mem_pct = _field(proc.memory_percent)
             out["mem"] = round(mem_pct, 1) if mem_pct is not None else None
             times = _field(proc.cpu_times)
@@ -81,6 +83,29 @@ def _read(proc: psutil.Process, depth: int = 0) -> dict[str, Any] | None:
         if sample is not None:
             out["children"].append(sample)
     return out
+
+
+#: CPU time is counted in clock ticks (10 ms), so a percentage over a few milliseconds is
+#: noise (272 % on two cores was seen under load). Samples closer than this reuse the last
+#: value; every value is clamped to [0, 100 * CPUs].
+MIN_CPU_INTERVAL_S = 0.1
+_CPUS = psutil.cpu_count() or 1
+_last_cpu: dict[int, tuple[float, float]] = {}  # id(psutil.Process) -> (monotonic time, percent)
+
+
+def _cpu_percent(proc: psutil.Process) -> float | None:
+    now = time.monotonic()
+    last = _last_cpu.get(id(proc))
+    if last is not None and now - last[0] < MIN_CPU_INTERVAL_S:
+        return last[1]
+    value = _field(proc.cpu_percent, None)
+    if value is None:
+        return None
+    value = min(max(value, 0.0), 100.0 * _CPUS)
+    if len(_last_cpu) >= _MAX_CACHE:
+        _last_cpu.clear()
+    _last_cpu[id(proc)] = (now, value)
+    return value
 
 
 def _field(getter: Callable[..., Any], *args: Any) -> Any:
