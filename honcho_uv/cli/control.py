@@ -10,7 +10,6 @@ through :class:`honcho_uv.http.client.Client`; errors are one line and a non-zer
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import time
@@ -257,9 +256,8 @@ def stats_command(ctx: click.Context, name: str | None, once: bool, **params: An
         finally:
             for p in pumps:
                 p.cancel()
-            for p in pumps:
-                with contextlib.suppress(BaseException):
-                    await p
+            # Collect the pumps' ends (their cancellation included) without swallowing ours.
+            await asyncio.gather(*pumps, return_exceptions=True)
         return 0
 
     _run(ctx, params, body)
