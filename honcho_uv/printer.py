@@ -20,15 +20,19 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from honcho_uv.output import LineFramer, prefix_lines
 
 __all__ = ["COLOURS", "ConsoleWriter", "Printer"]
 
-HIGH_WATER_BYTES = 4 << 20
-LOW_WATER_BYTES = 1 << 20
+#: Per process: when more than HIGH of its output waits for the console, that process's pipe
+#: stops being read (it blocks in write); reading resumes below LOW. Per process, not global,
+#: so a quiet process is never held up by a noisy one (a global pause starved whichever pipe
+#: the loop happened to read last). Memory is bounded by about HIGH + one read per process.
+HIGH_WATER_BYTES = 1 << 20
+LOW_WATER_BYTES = 256 << 10
 #: A partial line is printed once its process has been quiet this long (a prompt, a progress
 #: bar). Never while hu itself paused reading (that is not the process being quiet).
 PARTIAL_FLUSH_S = 0.5
@@ -40,40 +44,51 @@ SYSTEM_COLOUR = "1"
 class ConsoleWriter:
     """Writes byte chunks to *fd* from a thread, in order, in batches.
 
-    ``on_pressure(True)`` is called (on the loop) when more than *high* bytes are queued,
-    ``on_pressure(False)`` once the queue drops below *low*; ``on_broken()`` once if the
+    Each chunk is written on behalf of a *source* (a process id, or None for hu's own lines).
+    ``on_pressure(source, True)`` is called at once (on the loop) when more than *high* bytes
+    of that source are queued or being written, ``on_pressure(source, False)`` once they drop
+    below *low*; the None source is never held back. ``on_broken()`` is called once if the
     reader went away (EPIPE). :meth:`close` drains what is queued, then ends the thread.
     """
 
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, *, on_pressure: Callable[[bool], None],
-                 on_broken: Callable[[], None], high: int = HIGH_WATER_BYTES, low: int = LOW_WATER_BYTES):
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, *,
+                 on_pressure: Callable[[Hashable, bool], None], on_broken: Callable[[], None],
+                 high: int = HIGH_WATER_BYTES, low: int = LOW_WATER_BYTES):
         self._fd = fd
         self._loop = loop
         self._on_pressure = on_pressure
         self._on_broken = on_broken
         self._high, self._low = high, low
         self._cond = threading.Condition()
-        # Invariant (under _cond): _queued == sum(map(len, _chunks)).
+        # Invariants (under _cond): _outstanding[s] is the bytes of source s queued or in the
+        # batch being written (entries at 0 are removed); _batch[s] is the part of it queued
+        # since the thread last took a batch; _held holds the sources reported as pressured.
         self._chunks: list[bytes] = []
-        self._queued = 0
-        self._pressured = False
+        self._outstanding: dict[Hashable, int] = {}
+        self._batch: dict[Hashable, int] = {}
+        self._held: set[Hashable] = set()
         self._closing = False
         self.broken = False
         self.written = 0  # bytes written so far (read by close() to tell progress from a stall)
         self._thread = threading.Thread(target=self._run, name="hu-console", daemon=True)
         self._thread.start()
 
-    def write(self, chunks: Iterable[bytes]) -> None:
+    def write(self, chunks: Iterable[bytes], source: Hashable = None) -> None:
         if self.broken:
             return
         with self._cond:
+            size = 0
             for chunk in chunks:
                 self._chunks.append(chunk)
-                self._queued += len(chunk)
-            if not self._pressured and self._queued > self._high:
-                self._pressured = True
-                self._on_pressure(True)
+                size += len(chunk)
+            self._outstanding[source] = self._outstanding.get(source, 0) + size
+            self._batch[source] = self._batch.get(source, 0) + size
+            hold = source is not None and source not in self._held and self._outstanding[source] > self._high
+            if hold:
+                self._held.add(source)
             self._cond.notify()
+        if hold:
+            self._on_pressure(source, True)
 
     def _run(self) -> None:
         while True:
@@ -83,13 +98,19 @@ class ConsoleWriter:
                     return
                 data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
                 self._chunks.clear()
-                self._queued = 0
+                taken, self._batch = self._batch, {}
             if not self._write_all(data):
                 return
             with self._cond:
-                if self._pressured and self._queued < self._low:
-                    self._pressured = False
-                    self._call(self._on_pressure, False)
+                for source, size in taken.items():
+                    left = self._outstanding.get(source, 0) - size
+                    if left > 0:
+                        self._outstanding[source] = left
+                    else:
+                        self._outstanding.pop(source, None)
+                    if source in self._held and left < self._low:
+                        self._held.discard(source)
+                        self._call(self._on_pressure, source, False)
 
     def _write_all(self, data: bytes) -> bool:
         view = memoryview(data)
@@ -105,7 +126,8 @@ class ConsoleWriter:
                 self.broken = True
                 with self._cond:
                     self._chunks.clear()
-                    self._queued = 0
+                    self._outstanding.clear()
+                    self._batch.clear()
                 self._call(self._on_broken)
                 return False
             view = view[n:]
@@ -167,7 +189,9 @@ class Printer:
         self._flush_timers: dict[int, asyncio.TimerHandle] = {}
         self._names: dict[int, str] = {}
         self._last_data: dict[int, float] = {}  # process id -> loop time of its latest chunk
-        self._paused = False
+        # Processes whose reading this printer paused (console backpressure), by process id.
+        self._held: dict[int, Any] = {}
+        self._processes: dict[int, Any] = {}  # process id -> Process, for the pressure callback
 
     # -- application protocol ------------------------------------------------------------
 
@@ -200,9 +224,10 @@ class Printer:
         if process.template.name in self.quiet:
             return
         key = process.id
+        self._processes[key] = process
         lines = self._framer.feed(key, data)
         if lines:
-            self._emit(process.name, lines)
+            self._emit(process.name, lines, source=key)
         if self._framer.pending(key) and self._loop is not None:
             self._last_data[key] = self._loop.time()
             if key not in self._flush_timers:
@@ -215,8 +240,9 @@ class Printer:
         if not self._framer.pending(key) or self._loop is None:
             return
         quiet_for = self._loop.time() - self._last_data.get(key, 0.0)
-        if self._paused or quiet_for < PARTIAL_FLUSH_S:
-            wait = PARTIAL_FLUSH_S if self._paused else PARTIAL_FLUSH_S - quiet_for
+        paused = key in self._held
+        if paused or quiet_for < PARTIAL_FLUSH_S:
+            wait = PARTIAL_FLUSH_S if paused else PARTIAL_FLUSH_S - quiet_for
             self._flush_timers[key] = self._loop.call_later(wait, self._idle_check, key)
             return
         self._flush_partial(key)
@@ -226,7 +252,7 @@ class Printer:
         self._last_data.pop(key, None)
         lines = self._framer.flush(key)
         if lines:
-            self._emit(self._names.get(key, "?"), lines)
+            self._emit(self._names.get(key, "?"), lines, source=key)
 
     def _flush_process(self, key: int) -> None:
         timer = self._flush_timers.pop(key, None)
@@ -234,13 +260,13 @@ class Printer:
             timer.cancel()
         self._flush_partial(key)
 
-    def _emit(self, name: str, lines: bytes, colour: str | None = None) -> None:
+    def _emit(self, name: str, lines: bytes, colour: str | None = None, source: int | None = None) -> None:
         if self._writer is None:
             return
         if not self.prefix:
-            self._writer.write((lines,))
+            self._writer.write((lines,), source)
             return
-        self._writer.write(prefix_lines(lines, self._prefix_for(name, colour)))
+        self._writer.write(prefix_lines(lines, self._prefix_for(name, colour)), source)
 
     def _prefix_for(self, name: str, colour: str | None) -> bytes:
         now = int(time.time())
@@ -271,14 +297,17 @@ class Printer:
         """Print a ``system`` line (its own colour; never quiet)."""
         self._emit("system", message.encode(errors="replace") + b"\n", SYSTEM_COLOUR)
 
-    def _pressure(self, on: bool) -> None:
-        self._paused = on
-        if self.manager is None:
-            return
+    def _pressure(self, source: Any, on: bool) -> None:
+        """Hold or release one process's pipe as its share of the console queue fills/drains."""
         if on:
-            self.manager.pause_output()
+            process = self._processes.get(source)
+            if process is not None and source not in self._held:
+                self._held[source] = process
+                process.pause_reading()
         else:
-            self.manager.resume_output()
+            process = self._held.pop(source, None)
+            if process is not None:
+                process.resume_reading()
 
     def _broken(self) -> None:
         if self.on_broken is not None:
@@ -292,6 +321,10 @@ class Printer:
         line = describe_event(event, msg)
         if event == "exit" and msg.get("pid") is not None:
             self._flush_process(msg["pid"])
+            # Forget the process (restarts over days must not grow these maps).
+            self._processes.pop(msg["pid"], None)
+            self._held.pop(msg["pid"], None)
+            self._names.pop(msg["pid"], None)
         if line:
             self.system(line)
 

@@ -89,7 +89,9 @@ class Process:
         # label -> read transport; entries are removed at EOF.
         self._pipes: dict[str, asyncio.ReadTransport] = {}
         self._io_listeners: dict[str, dict[OutputListener, None]] = {}
-        self._paused = False
+        # pause_reading() calls not yet matched by resume_reading(): each party that pauses
+        # (the console for this process, the Manager for all) resumes its own pause.
+        self._pauses = 0
         self._exit_status: ExitStatus | None = None
         self._exited = loop.create_future()  # the leader exited (output may still be draining)
         self._done = loop.create_future()  # exit reported: leader exited and pipes drained (or grace)
@@ -232,7 +234,7 @@ class Process:
                     lambda label=label: _OutputProtocol(self, label), pipe
                 )
                 self._pipes[label] = read_transport
-                if self._paused:
+                if self._pauses:
                     read_transport.pause_reading()
         finally:
             self._connecting = False
@@ -269,17 +271,26 @@ class Process:
                 listener(label, msg)
 
     def pause_reading(self) -> None:
-        """Stop reading the output pipes (the child blocks once they fill). Idempotent."""
-        if not self._paused:
-            self._paused = True
+        """Stop reading the output pipes (the child blocks once they fill).
+
+        Pauses nest: reading resumes when every pause has been matched by a resume.
+        """
+        self._pauses += 1
+        if self._pauses == 1:
             for transport in self._pipes.values():
                 transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self._paused:
-            self._paused = False
+        if self._pauses == 0:
+            return
+        self._pauses -= 1
+        if self._pauses == 0:
             for transport in self._pipes.values():
                 transport.resume_reading()
+
+    @property
+    def reading_paused(self) -> bool:
+        return self._pauses > 0
 
     def _on_pipe_closed(self, label: str) -> None:
         self._pipes.pop(label, None)

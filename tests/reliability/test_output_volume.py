@@ -111,3 +111,34 @@ def test_t15_child_stdin_is_dev_null_even_from_a_terminal(app):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
+
+
+def test_a_quiet_process_is_not_starved_behind_full_speed_writers(app):
+    # Regression: under console backpressure every pipe was paused the moment the queue
+    # crossed its high-water mark, in the middle of a loop iteration, so the pipes read
+    # last (the process started last) waited seconds behind two `yes` writers.
+    app.write("tick.py", "import time\nfor i in range(100000):\n    print('tick', i, flush=True)\n    time.sleep(0.01)\n")
+    app.write("Procfile", f"a: yes {'a' * 90}\nb: yes {'b' * 90}\ntick: {PY} tick.py\n")
+    r, w = os.pipe()
+    proc = subprocess.Popen([HU, "start", "--no-color"], cwd=app.root, env=app.env, stdout=w,
+                            stderr=subprocess.DEVNULL)
+    app.hu_pids.add(proc.pid)
+    os.close(w)
+    seen: list[float] = []
+    buf = b""
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 4:
+            chunk = os.read(r, 64 << 10)  # a reader slower than the writers: constant backpressure
+            buf = buf[buf.rfind(b"\n") + 1:] + chunk
+            seen.extend(time.monotonic() for _ in range(chunk.count(b"| tick ")))
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        os.close(r)
+        proc.wait(timeout=15)
+    ticks = [t for t in seen if t - started > 1.0]  # after start-up
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert len(ticks) > 50, f"only {len(ticks)} ticker lines in 3 s"
+    assert max(gaps) < 1.0, f"the ticker waited {max(gaps):.1f}s behind the writers"
+    app.assert_no_survivors()
