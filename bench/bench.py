@@ -36,9 +36,7 @@ import argparse
 import json
 import os
 import platform
-import re
 import select
-import shutil
 import signal
 import statistics
 import subprocess
@@ -104,17 +102,24 @@ def ensure_honcho() -> Path:
     return exe
 
 
-def precompile_hu(hu: str) -> None:
-    """Byte-compile the hu being measured, as ``pip install`` does for a regular install.
+HU_VENV = HERE / ".venv-hu"
 
-    An editable install (``pip install -e``) has no .pyc files, and with
-    ``PYTHONDONTWRITEBYTECODE`` set (it is on the machines this was measured on) every run
-    would compile hu's modules from source, while honcho's venv install is precompiled.
+
+def ensure_hu() -> Path:
+    """hu installed from this checkout into its own virtualenv, as honcho is: a regular
+    (non-editable, byte-compiled) install, so both start up the way a user's install does.
+
+    Reinstalled (without touching its dependencies) on every run, so it is the checkout's code.
     """
-    probe = subprocess.run([sys.executable, "-c", "import honcho_uv, os; print(os.path.dirname(honcho_uv.__file__))"],
-                           capture_output=True, text=True)
-    if probe.returncode == 0 and probe.stdout.strip():
-        subprocess.run([sys.executable, "-m", "compileall", "-q", probe.stdout.strip()], check=False)
+    exe = HU_VENV / "bin" / "hu"
+    pip = HU_VENV / "bin" / "pip"
+    if not exe.exists():
+        print(f"creating {HU_VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(HU_VENV)], check=True)
+        subprocess.run([str(pip), "install", "-q", str(HERE.parent)], check=True)
+    else:
+        subprocess.run([str(pip), "install", "-q", "--force-reinstall", "--no-deps", str(HERE.parent)], check=True)
+    return exe
 
 
 def tool_version(argv: list[str]) -> str:
@@ -465,10 +470,7 @@ def machine_info(tools: list[Tool]) -> dict:
         info["uvloop"] = "not installed"
     for t in tools:
         info[t.name] = tool_version(t.argv)
-    try:
-        info["hu_path"] = shutil.which("hu")
-    except Exception:  # noqa: BLE001
-        pass
+    info["hu_path"] = next((t.argv[0] for t in tools if t.name == "hu"), None)
     return info
 
 
@@ -584,7 +586,8 @@ def main() -> int:
     ap.add_argument("--idle-window", type=float, help="idle window, s (default 10, --quick 3)")
     ap.add_argument("--scenarios", default="throughput,spawn,idle",
                     help="comma list of throughput, spawn (spawn + shutdown), idle")
-    ap.add_argument("--hu", default=shutil.which("hu") or "hu", help="hu executable")
+    ap.add_argument("--hu", default=None,
+                    help="hu executable (default: this checkout installed in bench/.venv-hu)")
     ap.add_argument("--json", metavar="FILE", help="write machine, parameters and all runs here")
     args = ap.parse_args()
 
@@ -594,7 +597,8 @@ def main() -> int:
     spawn_n = args.spawn if not args.quick else min(args.spawn, 20)
     scenarios = set(args.scenarios.split(","))
 
-    precompile_hu(args.hu)
+    if args.hu is None:
+        args.hu = str(ensure_hu())
     tools = [Tool("hu", [args.hu])]
     if args.only != "hu":
         tools.append(Tool("honcho", [str(ensure_honcho())]))
