@@ -19,6 +19,7 @@ from honcho_uv.environ import App
 from honcho_uv.manager import Manager
 from honcho_uv.models import ExitStatus, FlappingInfo, ProcessTemplate
 from honcho_uv.printer import Printer
+from honcho_uv.shellcmd import exec_command
 
 __all__ = ["Foreground", "app_templates"]
 
@@ -31,7 +32,9 @@ def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: 
     """One template per Procfile entry (in order), run through ``/bin/sh -c`` in the app root.
 
     The child env is the OS env, then the app's env files, then PORT/PS/HU_PROCESS_NAME (added
-    at spawn from ``port``/``port_index``). ``PYTHONUNBUFFERED=1`` is set unless the env sets it,
+    at spawn from ``port``/``port_index``). A single simple command is run as ``exec CMD`` so
+    the app itself is the process hu watches, signals and reports (not a ``sh`` above it); a
+    compound command (``cd x && y``) runs exactly as written (see shellcmd.py). ``PYTHONUNBUFFERED=1`` is set unless the env sets it,
     so Python children's output is not held back in a pipe buffer (honcho #136, #167).
     Types in *restart* (or all, with ``"all"``) restart with the flapping policy; the others never.
     Types in *stdin* get a stdin pipe (``hu send``); the others read /dev/null.
@@ -43,7 +46,7 @@ def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: 
         restarts = "all" in restart or entry.name in restart
         templates.append(
             ProcessTemplate(
-                name=entry.name, cmd=entry.command, shell=True, env=env, os_env=True, cwd=str(app.root),
+                name=entry.name, cmd=exec_command(entry.command), shell=True, env=env, os_env=True, cwd=str(app.root),
                 numprocesses=counts.get(entry.name, 0), redirect_output=("out", "out"),
                 graceful_timeout=timeout, restart="always" if restarts else "never",
                 flapping=(flapping or FlappingInfo()) if restarts else None, port=app.port_base, port_index=index,

@@ -24,7 +24,7 @@ import jinja2
 from honcho_uv.environ import App, Instance, expand_instances
 from honcho_uv.errors import ExportError, InvalidOption
 from honcho_uv.export import quoting
-from honcho_uv.export.shellcmd import exec_command
+from honcho_uv.shellcmd import exec_command
 
 __all__ = [
     "ExportContext",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from honcho_uv.export.shellcmd import exec_command, is_simple_command
+from honcho_uv.shellcmd import exec_command, is_simple_command
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,11 @@ def test_simple(command: str) -> None:
 def test_not_simple(command: str) -> None:
     assert not is_simple_command(command)
     assert exec_command(command) == command.strip()
+
+
+def test_builtins_without_a_program_are_not_execed():
+    # Regression: `exec exit 4` looked for a program called "exit" and exited 127, not 4.
+    for command in ("exit 4", "cd /tmp", "trap '' TERM", "wait", "read x", "ulimit -n 64", ": noop", ". ./env.sh"):
+        assert not is_simple_command(command), command
+        assert exec_command(command) == command
+    assert exec_command("python app.py") == "exec python app.py"

@@ -18,6 +18,13 @@ _RESERVED = frozenset(
     "if then else elif fi do done case esac while until for select function in "
     "{ } ! [[ ]] exec".split()
 )
+# Shell builtins with no program of the same name: ``exec exit 4`` would look for a program
+# called "exit" and fail with 127 instead of exiting 4.
+_BUILTINS = frozenset(
+    ": . break continue eval exit export readonly return set shift times trap unset "
+    "alias bg cd command fc fg getopts hash jobs read type ulimit umask unalias wait "
+    "source local let declare typeset builtin".split()
+)
 _ASSIGNMENT = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*=")
 _OPERATORS = frozenset(";&|<>()`\n\r")
 
@@ -28,15 +35,15 @@ def is_simple_command(command: str) -> bool:
     Operators looked for outside single quotes (a backslash escapes the next
     character outside quotes): ``; & | < > ( )``, a backtick, ``$(``, a newline.
     Inside double quotes only ``$(`` and backticks count (they run subcommands).
-    A leading ``NAME=value`` assignment, a reserved word or ``exec`` itself also
-    make it "not simple". The test is conservative: when unsure, it says False,
+    A leading ``NAME=value`` assignment, a reserved word, a shell builtin with no program
+    of its name (``exit``, ``cd``, ``trap``...) or ``exec`` itself also make it "not simple". The test is conservative: when unsure, it says False,
     and the command then runs as written, which is always correct.
     """
     text = command.strip()
     if not text:
         return False
     first = text.split(None, 1)[0]
-    if first in _RESERVED or _ASSIGNMENT.match(first):
+    if first in _RESERVED or first in _BUILTINS or _ASSIGNMENT.match(first):
         return False
     quote = ""
     i = 0
