@@ -26,6 +26,7 @@ from typing import Any
 import psutil
 import pytest
 import uvloop
+from hu_helpers import wait_for  # noqa: E402 - the suite's one deadline helper
 
 TREE = str(Path(__file__).parent / "fixtures" / "tree.py")
 IS_LINUX = sys.platform.startswith("linux")
@@ -49,18 +50,6 @@ def tree(*args: str) -> list[str]:
 def cmdline(argv: list[str]) -> str:
     """A ``cmd`` string that shlex splits back into *argv*."""
     return shlex.join(argv)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, message: str = "") -> Any:
-    """Poll *predicate* until it is truthy (returned) or *timeout* passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
-        time.sleep(0.01)
 
 
 async def until(predicate: Callable[[], Any], timeout: float = 5.0, message: str = "") -> Any:
@@ -159,6 +148,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs root (privilege drop to nobody)"))
         if item.get_closest_marker("linux_only") and not IS_LINUX:
             item.add_marker(pytest.mark.skip(reason="needs Linux (subreaper, /proc)"))
+        path = str(item.fspath)
+        if "tests/e2e/" in path or "tests/reliability/" in path:  # the installed `hu`, real processes
+            item.add_marker(pytest.mark.e2e)
 
 
 __all__ = ["TREE", "assert_no_survivors", "carriers", "cmdline", "python", "signal", "tree", "until", "wait_for",
@@ -182,3 +174,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+# -- the installed `hu` in a throwaway app directory (tests/e2e, tests/reliability) -----------
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    """A temporary app root (:class:`hu_helpers.AppDir`); anything it started and left
+    behind is killed afterwards."""
+    from hu_helpers import AppDir
+
+    app_dir = AppDir(tmp_path)
+    yield app_dir
+    for proc in app_dir.survivors():
+        with contextlib.suppress(psutil.Error):
+            proc.kill()

@@ -77,12 +77,16 @@ class AppDir:
             time.sleep(0.05)
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
-    """Poll *predicate* until it returns a truthy value or the deadline passes."""
+def wait_for(predicate, timeout: float = 10.0, what: str = "", *, interval: float = 0.02, message: str = ""):
+    """Poll *predicate* until it returns a truthy value (returned) or *timeout* passes.
+
+    The one deadline helper of the suite: tests never sleep and hope.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = predicate()
         if value:
             return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or message or predicate}")
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")

@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from hu_helpers import wait_for  # noqa: E402 - the suite's one deadline helper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,17 +27,6 @@ def env_for(sock: Path | None = None) -> dict[str, str]:
 def hu(*args: str, sock: Path | None = None, cwd: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "honcho_uv", *args], env=env_for(sock), cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Running:

@@ -17,13 +17,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from hu_helpers import wait_for  # noqa: E402 - the suite's one deadline helper
 
 ROOT = Path(__file__).resolve().parents[2]
 TREE = str(ROOT / "tests" / "fixtures" / "tree.py")
@@ -60,17 +60,6 @@ def serving(sock: Path) -> bool:
         return get(sock, "/ping", 1.0)[0] == 200
     except OSError:
         return False
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 class DaemonRun:
