@@ -277,23 +277,6 @@ class Manager(Supervision, OutputFanout):
         for process in list(self.running.values()):
             process.kill()
 
-    async def wait_spawned(self) -> None:
-        """Return once no spawn is in flight (every process asked for so far has started or
-        failed to). Spawns scheduled but not begun yet count as in flight once they begin."""
-        await asyncio.sleep(0)  # let scheduled spawn tasks begin
-        while self._spawns_in_flight:
-            waiter = asyncio.get_running_loop().create_future()
-            self._spawn_waiters.append(waiter)
-            await waiter
-
-    def _spawn_settled(self) -> None:
-        self._spawns_in_flight -= 1
-        if not self._spawns_in_flight:
-            waiters, self._spawn_waiters = self._spawn_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-
     # -- tasks, idleness -----------------------------------------------------------------
 
     def _own(self, coro: Any) -> asyncio.Task[Any]:
@@ -578,15 +561,6 @@ class Manager(Supervision, OutputFanout):
     def stop_processes(self) -> list[asyncio.Task[Any]]:
         """Stop every template (gaffer 0.4); the Manager keeps running."""
         return [self.stop_process(name) for name in self._jobs]
-
-    def get_process_stats(self, name_or_id: str | int) -> dict[str, Any] | None:
-        """Stats of a template (:meth:`stats`) or of one process (id or ``web.2``)."""
-        target = self._resolve(name_or_id)
-        return self.stats(target.name) if isinstance(target, Job) else target.stats()
-
-    def processes_stats(self) -> list[dict[str, Any]]:
-        """:meth:`stats` of every template."""
-        return [self.stats(name) for name in self._jobs]
 
     # -- events ---------------------------------------------------------------------------
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from honcho_uv.process import Process
+
 if TYPE_CHECKING:
     from honcho_uv.job import Job
-    from honcho_uv.process import Process
 
 __all__ = ["OutputFanout", "OutputSink"]
 
@@ -118,3 +119,11 @@ class OutputFanout:
                 "max_cpu": max(cpus, default=None), "mem_info1": sum(mems) if mems else None,
                 "max_mem_info1": max(mems, default=None)}
 
+    def get_process_stats(self, name_or_id: str | int) -> dict[str, Any] | None:
+        """Stats of a template (:meth:`stats`) or of one process (id or ``web.2``)."""
+        target = self._resolve(name_or_id)
+        return target.stats() if isinstance(target, Process) else self.stats(target.name)
+
+    def processes_stats(self) -> list[dict[str, Any]]:
+        """:meth:`stats` of every template."""
+        return [self.stats(name) for name in self._jobs]

@@ -50,8 +50,8 @@ class Supervision:
     _reaper: Reaper | None
     _output_paused: int
     _detached_sessions: set[int]
-    _spawns_in_flight: int
-    _spawn_settled: Callable[[], None]
+    _spawns_in_flight: int  # spawns begun and not finished (either way)
+    _spawn_waiters: list[asyncio.Future[None]]  # wait_spawned() callers, woken at 0
 
     # Provided by the Manager and its other mixins (annotations only: a stub method here
     # would shadow the real one in the method resolution order).
@@ -61,6 +61,23 @@ class Supervision:
     _check_idle: Callable[[], None]
     _dispatch_output: Callable[[Process, str, bytes], None]
     _attach_listeners: Callable[[Process], None]
+
+    async def wait_spawned(self) -> None:
+        """Return once no spawn is in flight (every process asked for so far has started or
+        failed to). Spawns scheduled but not begun yet count as in flight once they begin."""
+        await asyncio.sleep(0)  # let scheduled spawn tasks begin
+        while self._spawns_in_flight:
+            waiter = asyncio.get_running_loop().create_future()
+            self._spawn_waiters.append(waiter)
+            await waiter
+
+    def _spawn_settled(self) -> None:
+        self._spawns_in_flight -= 1
+        if not self._spawns_in_flight:
+            waiters, self._spawn_waiters = self._spawn_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _manage(self, job: Job) -> None:
         """Spawn the missing instances and stop the surplus (scale-down)."""
