@@ -17,7 +17,6 @@ import os
 import shlex
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import psutil
 import pytest
 import uvloop
-from hu_helpers import wait_for  # noqa: E402 - the suite's one deadline helper
+from hu_helpers import until, wait_for  # the suite's deadline helpers, re-exported
 
 TREE = str(Path(__file__).parent / "fixtures" / "tree.py")
 IS_LINUX = sys.platform.startswith("linux")
@@ -50,18 +49,6 @@ def tree(*args: str) -> list[str]:
 def cmdline(argv: list[str]) -> str:
     """A ``cmd`` string that shlex splits back into *argv*."""
     return shlex.join(argv)
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 5.0, message: str = "") -> Any:
-    """:func:`wait_for` for coroutines: polls on the loop, so the loop keeps running."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
-        await asyncio.sleep(0.01)
 
 
 def carriers(marker: str) -> list[psutil.Process]:

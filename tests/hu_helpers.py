@@ -7,6 +7,9 @@ Every child a test starts carries ``HU_TEST_MARKER=<uuid>`` in its environment, 
 from __future__ import annotations
 
 import os
+import signal
+import inspect
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -90,3 +93,30 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "", *, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or message or predicate}")
         time.sleep(interval)
+
+
+async def until(predicate, timeout: float = 5.0, what: str = "", *, message: str = ""):
+    """:func:`wait_for` for coroutines: polls on the loop, so the loop keeps running. The
+    predicate may return an awaitable (it is awaited)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or message or predicate}")
+        await asyncio.sleep(0.01)
+
+
+def stop_gracefully(proc: subprocess.Popen) -> int:
+    """SIGTERM *proc*, SIGKILL its group after 10 s, and return its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    return proc.returncode

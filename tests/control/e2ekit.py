@@ -4,14 +4,13 @@ commands against them, with this worktree on PYTHONPATH."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from hu_helpers import wait_for  # noqa: E402 - the suite's one deadline helper
+from hu_helpers import stop_gracefully, wait_for # noqa: E402 - the suite's one deadline helper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,14 +36,7 @@ class Running:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        return self.proc.returncode
+        return stop_gracefully(self.proc)
 
 
 @pytest.fixture

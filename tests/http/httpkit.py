@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from honcho_uv.http import HttpHandler
 from honcho_uv.manager import Manager
+from hu_helpers import until  # re-exported for the tests of this directory
 
 
 class Api:
@@ -56,20 +56,6 @@ async def serve(tmp_path: Any, *, unix: bool = True, tcp: bool = True, **kwargs:
         manager.stop()
         await manager.wait_stopped()
         await handler.wait_closed()
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll *predicate* (sync or async) until truthy, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 
 from honcho_uv.http import HttpHandler
 from honcho_uv.manager import Manager
+from hu_helpers import stop_gracefully, until  # until is re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-3f9c2a7be1d04c55a1f0e9d8c7b6a5f4"
@@ -79,22 +79,6 @@ async def serve(directory: Path, *, unix: bool = True, tcp: bool = True, **kwarg
         manager.stop()
         await manager.wait_stopped()
         await handler.wait_closed()
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-# -- raw sockets -------------------------------------------------------------------------------
 
 
 async def open_raw(address: str | tuple[str, int]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -174,14 +158,7 @@ class DaemonProc:
         return elapsed
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        return self.proc.returncode
+        return stop_gracefully(self.proc)
 
 
 def hu_env(**extra: str) -> dict[str, str]:
