@@ -324,7 +324,8 @@ def fanout_run(base: Path, tag: str, with_subs: bool, args: argparse.Namespace) 
             for _ in range(args.clients):
                 clients.append(subprocess.Popen(
                     [sys.executable, str(Path(__file__).resolve()), "--subscriber", str(sock), str(ids["t.1"]),
-                     str(args.per_client)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True))
+                     str(args.per_client)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+                    preexec_fn=(lambda n=args.nice_clients: os.nice(n)) if args.nice_clients else None))
             slow = SlowSSE(sock, ids["w.1"])
             for c in clients:
                 line = c.stdout.readline()
@@ -394,6 +395,9 @@ def main() -> None:
     ap.add_argument("--per-client", type=int, default=10)
     ap.add_argument("--console-dir", default="/tmp", help="where the console file goes (default /tmp, disk)")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--nice-clients", type=int, default=0, metavar="N",
+                    help="run the subscriber client processes at this nice value (e.g. 19), so on a "
+                         "small machine they take only CPU hu leaves idle: isolates the server's cost")
     ap.add_argument("--max-load", type=float, default=1.0, help="wait until the 1-min load average is below")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--subscriber", nargs=3, metavar=("SOCK", "ID", "N"), help=argparse.SUPPRESS)
