@@ -9,76 +9,23 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psutil
 import pytest
 
-from honcho_uv.http import HttpHandler
-from honcho_uv.manager import Manager
-from hu_helpers import stop_gracefully, until  # until is re-exported for the tests
+from apikit import Api, run, serve, sock_dir  # noqa: F401 - re-exported for the tests
+from hu_helpers import stop_gracefully, until  # noqa: F401 - until is re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-3f9c2a7be1d04c55a1f0e9d8c7b6a5f4"
 SECRET = "hunter2-secret-value"
 JSON = {"Content-Type": "application/json"}
-
-
-class Api:
-    """A started Manager + HttpHandler, with one client session per transport."""
-
-    def __init__(self, manager: Manager, handler: HttpHandler, directory: Path, unix: aiohttp.ClientSession | None,
-                 tcp_base: str | None, tcp: aiohttp.ClientSession | None):
-        self.manager, self.handler, self.directory = manager, handler, directory
-        self.unix, self.tcp_base, self.tcp = unix, tcp_base, tcp
-
-    @property
-    def sock(self) -> str:
-        return str(self.directory / "api.sock")
-
-    @property
-    def tcp_address(self) -> tuple[str, int]:
-        assert self.tcp_base is not None, "no TCP bind"
-        host, _, port = self.tcp_base[len("http://"):].rpartition(":")
-        return host, int(port)
-
-    def u(self, path: str) -> str:
-        return "http://localhost" + path
-
-    def t(self, path: str) -> str:
-        assert self.tcp_base is not None, "no TCP bind"
-        return self.tcp_base + path
-
-
-@contextlib.asynccontextmanager
-async def serve(directory: Path, *, unix: bool = True, tcp: bool = True, **kwargs: Any) -> AsyncIterator[Api]:
-    binds = ([f"unix:{directory}/api.sock"] if unix else []) + (["tcp://127.0.0.1:0"] if tcp else [])
-    handler = HttpHandler(binds, **kwargs)
-    manager = Manager()
-    manager.start(applications=[handler])
-    await handler.wait_started()
-    tcp_address = next((a for a in handler.addresses if a.startswith("tcp://")), None)
-    base = "http://" + tcp_address[6:] if tcp_address else None
-    unix_session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(f"{directory}/api.sock")) if unix else None
-    tcp_session = aiohttp.ClientSession() if tcp else None
-    try:
-        yield Api(manager, handler, directory, unix_session, base, tcp_session)
-    finally:
-        for s in (unix_session, tcp_session):
-            if s is not None:
-                await s.close()
-        manager.stop()
-        await manager.wait_stopped()
-        await handler.wait_closed()
 
 
 async def open_raw(address: str | tuple[str, int]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -188,23 +135,6 @@ def start_daemon(directory: Path, *args: str, ini: str | None = None) -> DaemonP
             daemon.stop()
             raise AssertionError(f"the daemon did not start:\n{daemon.output()}")
         time.sleep(0.02)
-
-
-@pytest.fixture
-def run() -> Callable[[Awaitable[Any]], Any]:
-    def runner(coro: Awaitable[Any], timeout: float = 30) -> Any:
-        return asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
-
-    return runner
-
-
-@pytest.fixture
-def sock_dir() -> Any:
-    """A short private directory (sun_path is 107 bytes; pytest's tmp_path can be long)."""
-    d = tempfile.mkdtemp(prefix="hu-s-", dir="/tmp")
-    os.chmod(d, 0o700)
-    yield Path(d)
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
