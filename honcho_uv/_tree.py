@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 import psutil
 
-__all__ = ["adopted_orphans", "forget_table", "process_table", "reap_children", "set_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
+__all__ = ["adopted_orphans", "forget_table", "process_table", "reap_adopted_zombies", "set_subreaper", "signal_all", "signal_group", "snapshot_tree", "wait_gone"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -138,10 +138,20 @@ def adopted_orphans(exclude_sessions: Iterable[int] = ()) -> list[psutil.Process
     return found
 
 
-def reap_children(pids: Iterable[int]) -> int:
-    """``waitpid(pid, WNOHANG)`` each of *pids* that is our exited child; returns how many."""
+def reap_adopted_zombies(exclude_sessions: Iterable[int] = ()) -> int:
+    """Reap every zombie child we adopted as subreaper; returns how many.
+
+    Children in our own session or in *exclude_sessions* are left to their owners, and living
+    children are left alone (``WNOHANG``). A process re-parents its children before it becomes a
+    zombie, so after return no orphan that had exited by the call is left a zombie of ours.
+    """
+    me = os.getpid()
+    excluded = set(exclude_sessions) | {os.getsid(0)}
+    forget_table()
     reaped = 0
-    for pid in pids:
+    for pid, (ppid, _, sid) in process_table().items():
+        if ppid != me or sid in excluded:
+            continue
         with contextlib.suppress(ChildProcessError, OSError):
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 reaped += 1

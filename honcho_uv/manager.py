@@ -243,7 +243,12 @@ class Manager(Supervision, OutputFanout):
             self._stopped.set_result(None)
 
     async def _kill_adopted(self) -> None:
-        """Stop and kill the orphans we adopted as subreaper (they are reaped by the Reaper)."""
+        """Stop and kill the orphans we adopted as subreaper, and reap every adopted zombie.
+
+        After return no adopted orphan is left a zombie: the Reaper stops reaping when this
+        Manager releases it, and members of a stopped tree may have died (and re-parented to
+        us) while the Reaper thread was still waiting on the loop's own children.
+        """
         if self._reaper is None:
             return
         adopted = _tree.adopted_orphans(exclude_sessions=self._detached_sessions)
@@ -254,8 +259,7 @@ class Manager(Supervision, OutputFanout):
             survivors = await _tree.wait_gone(adopted, 1.0)
             _tree.signal_all(survivors, signal.SIGKILL)
             await _tree.wait_gone(survivors, 1.0)
-            # Reap them here: the Reaper stops reaping when this Manager releases it.
-            _tree.reap_children(p.pid for p in adopted)
+        _tree.reap_adopted_zombies(exclude_sessions=self._detached_sessions)
 
     def _begin_restart(self, callback: Callable[[Manager], Any] | None) -> None:
         for app in self.apps:

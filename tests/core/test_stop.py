@@ -117,6 +117,27 @@ def test_no_zombie_children_left(run, env, marker) -> None:
 
 
 @pytest.mark.linux_only
+def test_orphan_zombies_the_reaper_had_not_reached_are_reaped_at_stop(run, env, monkeypatch) -> None:
+    """CI regression: members of a stopped tree re-parented to us as zombies while the Reaper
+    thread still waited on the loop's own children, and stayed zombies once the Manager
+    released the Reaper. Here the Reaper never reaches them at all; stop must reap them."""
+    from honcho_uv.reaper import Reaper
+
+    monkeypatch.setattr(Reaper, "_consider", lambda self, pid: time.sleep(0.05))
+
+    async def main() -> None:
+        async with Manager() as m:
+            # The background subshell exits at once: its setsid'd child is adopted by us, exits
+            # after 0.1 s, and stays our zombie because the Reaper is held off.
+            m.add_process("orphaner", "sh", args=["-c", "(setsid sh -c 'sleep 0.1' &); exec sleep 60"],
+                          env=env, graceful_timeout=0.3)
+            await until(lambda: zombie_children(), 5)
+        assert not zombie_children()
+
+    run(main())
+
+
+@pytest.mark.linux_only
 def test_no_fd_leak_after_fifty_spawns_and_stops(loop_factory, env, marker) -> None:
     def count_fds() -> int:
         return len(os.listdir("/proc/self/fd"))
