@@ -105,7 +105,7 @@ class Manager(Supervision, OutputFanout):
         self._output_paused = 0
         self._idle_callbacks: list[Callable[[], None]] = []
         self._detached_sessions: set[int] = set()
-        # Spawns started and not yet finished (successfully or not); waiters of wait_spawned().
+        # Spawns asked for and not yet finished (see Supervision); waiters of wait_spawned().
         self._spawns_in_flight = 0
         self._spawn_waiters: list[asyncio.Future[None]] = []
         self._stopped: asyncio.Future[None] | None = None
@@ -393,10 +393,14 @@ class Manager(Supervision, OutputFanout):
         if job.state is not ProcessState.STOPPING:
             job.set_state(ProcessState.STARTING)
         self._publish("start", name)
+        self._spawns_in_flight += 1  # until _manage has scheduled (and counted) the spawns
         return self._own(self._manage_soon(job))
 
     async def _manage_soon(self, job: Job) -> None:
-        self._manage(job)
+        try:
+            self._manage(job)
+        finally:
+            self._spawn_settled()
 
     def stop_process(self, name_or_id: str | int) -> asyncio.Task[Any]:
         """Stop a template by name (it stays stopped), or one instance by id or ``web.2``

@@ -50,7 +50,10 @@ class Supervision:
     _reaper: Reaper | None
     _output_paused: int
     _detached_sessions: set[int]
-    _spawns_in_flight: int  # spawns begun and not finished (either way)
+    # Spawns asked for and not finished (either way): a pending start counts from the call
+    # that schedules it, each instance from the moment its spawn task is created. The
+    # Manager never cancels its own tasks, so each is settled exactly once.
+    _spawns_in_flight: int
     _spawn_waiters: list[asyncio.Future[None]]  # wait_spawned() callers, woken at 0
 
     # Provided by the Manager and its other mixins (annotations only: a stub method here
@@ -63,9 +66,9 @@ class Supervision:
     _attach_listeners: Callable[[Process], None]
 
     async def wait_spawned(self) -> None:
-        """Return once no spawn is in flight (every process asked for so far has started or
-        failed to). Spawns scheduled but not begun yet count as in flight once they begin."""
-        await asyncio.sleep(0)  # let scheduled spawn tasks begin
+        """Return once no spawn is in flight: every process asked for so far (by a start, a
+        scale or a restart, including those whose tasks have not begun yet) has started or
+        failed to. Retries scheduled for later are not waited for."""
         while self._spawns_in_flight:
             waiter = asyncio.get_running_loop().create_future()
             self._spawn_waiters.append(waiter)
@@ -116,6 +119,7 @@ class Supervision:
         )
         job.instances[number] = process
         self.running[process.id] = process
+        self._spawns_in_flight += 1  # settled by _supervise once the spawn ends
         if self._output_paused:
             process.pause_reading()
         if job.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF,
@@ -124,7 +128,6 @@ class Supervision:
         self._own(self._supervise(job, process))
 
     async def _supervise(self, job: Job, process: Process) -> None:
-        self._spawns_in_flight += 1
         error: SpawnError | None = None
         try:
             await process.spawn(on_started=lambda p: self._publish("spawn", job.name, process=p))

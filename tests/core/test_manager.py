@@ -353,6 +353,22 @@ def test_async_with_manager(run, env, marker) -> None:
     run(main())
 
 
+def test_regression_wait_spawned_right_after_add_waits_for_every_instance(run, env) -> None:
+    """`hu start` imported aiohttp in a thread "after the spawns" but wait_spawned() returned
+    before the start task had even scheduled them: the import fought the spawns for the GIL."""
+    async def main() -> None:
+        async with Manager() as m:
+            m.add_process("w", SLEEP, env=env, numprocesses=3)
+            m.add_process("bad", "/nonexistent/program", env=env, restart="never")
+            await m.wait_spawned()
+            assert sorted(p.name for p in m.list("w") if p.os_pid) == ["w.1", "w.2", "w.3"]
+            m.scale("w", 5)
+            await m.wait_spawned()
+            assert len([p for p in m.list("w") if p.os_pid]) == 5
+
+    run(main())
+
+
 def test_stop_and_restart_from_another_thread(run, env) -> None:
     async def main() -> None:
         m = Manager()
