@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from typing import Any
 
 import click
 
+from honcho_uv.cli.control_api import ControlApi
 from honcho_uv.cli.foreground import Foreground, app_templates
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, split_names, want_colour
@@ -75,41 +75,33 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     manager = Manager()
     foreground.attach(manager)
     logs = LogBuffer()  # from the first line on, for `hu logs`
-    http = None
+    control = None
     try:
         manager.start(applications=[printer, logs])
         foreground.install_signals()
+        control = _control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)))
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
                                       flapping=flapping, stdin=split_names(params["stdin"])):
             manager.add_template(template, start=template.numprocesses > 0)
         foreground.watch_idle()
-        http = await _serve_control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)))
         return await foreground.done
     finally:
         foreground.remove_signals()
         if manager.started:
             manager.stop()
             await manager.wait_stopped()
-        if http is not None:
-            await http.wait_closed()
+        if control is not None:
+            await control.wait_closed()
 
 
-async def _serve_control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> Any:
-    """Serve the control API (`hu ps`, `hu restart`, ... ; `hu quit` exits 0) on *path*.
-
-    aiohttp takes about 0.2 s to import, so it is imported in a thread once the processes
-    have been started: they do not wait for it (nor compete with it for the GIL while they
-    spawn), and the loop keeps reading their output meanwhile.
-    Returns the HttpHandler, or None if hu is already stopping.
-    """
-    await manager.wait_spawned()
-    module = await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "honcho_uv.http")
-    if foreground.stopping or manager.stopping:
-        return None
-    http = module.HttpHandler([f"unix:{path}"], on_quit=lambda: foreground.shutdown(0, "quit requested"), logs=logs)
+def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> ControlApi | None:
+    """Listen for the control API (`hu ps`, `hu restart`, ... ; `hu quit` exits 0) on *path*
+    before anything is spawned; it loads on first use (see control_api.py). If the socket
+    cannot be had, say why on the console and run without it (None)."""
     try:
-        manager.add_application(http)
+        control = ControlApi(path, on_quit=lambda: foreground.shutdown(0, "quit requested"), logs=logs)
     except HuError as exc:
         foreground.printer.system(f"control API not available: {exc}")
         return None
-    return http
+    manager.add_application(control)
+    return control

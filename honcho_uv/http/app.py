@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -32,7 +31,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from honcho_uv.errors import HuError, InvalidOption, StateError
 from honcho_uv.http import handlers_pids, handlers_processes, handlers_streams
-from honcho_uv.http.binds import Bind, bind_socket, check_policy, parse_bind, unlink_if_ours
+from honcho_uv.http.binds import Bind, Listener, bind_socket, check_policy, parse_bind
 from honcho_uv.http.context import CTX, Context
 from honcho_uv.http.limits import LIMITS, ConnectionGuard, Limits
 from honcho_uv.http.security import Policy, security_middleware
@@ -106,6 +105,8 @@ class HttpHandler:
     Args:
         binds: ``unix:/path`` and ``tcp://host:port`` addresses (``host`` defaults to 127.0.0.1;
             port 0 picks a free one, see :attr:`addresses`).
+        listeners: sockets already listening (from :func:`~honcho_uv.http.binds.bind_socket`),
+            served as well; the handler owns them from here and closes them at stop.
         token: the bearer token required on TCP (never logged).
         allow_remote: permit non-loopback TCP binds (a token is required too).
         allow_exec: permit adding/editing templates over TCP (always allowed on the unix socket).
@@ -118,21 +119,24 @@ class HttpHandler:
         ConfigError: a malformed bind, or the remote policy is not met (at construction).
     """
 
-    def __init__(self, binds: Iterable[str | Bind] = (), *, token: str | None = None, allow_remote: bool = False,
-                 allow_exec: bool | None = None, on_quit: Callable[[], Any] | None = None,
-                 logs: LogBuffer | None = None, limits: Limits | None = None):
+    def __init__(self, binds: Iterable[str | Bind] = (), *, listeners: Iterable[Listener] = (),
+                 token: str | None = None, allow_remote: bool = False, allow_exec: bool | None = None,
+                 on_quit: Callable[[], Any] | None = None, logs: LogBuffer | None = None,
+                 limits: Limits | None = None):
+        # Invariant: _listeners holds the sockets we serve (and close); binds those to make at start.
+        self._listeners: list[Listener] = list(listeners)
         self.binds = [b if isinstance(b, Bind) else parse_bind(b) for b in binds]
-        if not self.binds:
+        if not self.binds and not self._listeners:
             raise InvalidOption("bind", "at least one address is needed")
-        check_policy(self.binds, allow_remote=allow_remote, token=token)
-        extra = frozenset(b.host for b in self.binds if b.kind == "tcp" and not b.loopback)
+        every_bind = [*self.binds, *(listener.bind for listener in self._listeners)]
+        check_policy(every_bind, allow_remote=allow_remote, token=token)
+        extra = frozenset(b.host for b in every_bind if b.kind == "tcp" and not b.loopback)
         self.policy = Policy(token=token or None, allow_exec=bool(allow_exec), extra_hosts=extra)
         self.on_quit = on_quit
         self.logs = logs
         self._own_logs = logs is None
         self.addresses: list[str] = []
         self._runner: web.AppRunner | None = None
-        self._sockets: list[tuple[socket.socket, Bind, int | None]] = []
         self.limits = limits or Limits()
         self._servers: list[asyncio.AbstractServer] = []
         self.guard: ConnectionGuard | None = None
@@ -153,16 +157,15 @@ class HttpHandler:
             self.logs.start(loop, manager)
         try:
             for bind in self.binds:
-                sock, inode = bind_socket(bind)
-                self._sockets.append((sock, bind, inode))
+                self._listeners.append(bind_socket(bind))
         except BaseException:
             self._release_sockets()
             if self._own_logs and self.logs is not None:
                 self.logs.stop()
             raise
-        self.addresses = [_address(sock, bind) for sock, bind, _ in self._sockets]
-        for address, (_, bind, _) in zip(self.addresses, self._sockets):
-            if not bind.loopback:
+        self.addresses = [listener.address for listener in self._listeners]
+        for address, listener in zip(self.addresses, self._listeners):
+            if not listener.bind.loopback:
                 log.warning("the API listens on %s, reachable from other machines (token required)", address)
         context = self._context = Context(manager, self.policy, self._feeds, self.logs, self.on_quit)
         self._runner = web.AppRunner(build_app(context, self.limits), access_log=None, handle_signals=False,
@@ -177,10 +180,10 @@ class HttpHandler:
         loop = asyncio.get_running_loop()
         # Our own listeners instead of web.SockSite: each gets the guard's capped protocol factory.
         self.guard = self._context.guard = ConnectionGuard(server, self.limits, loop)
-        for i, (sock, _, _) in enumerate(self._sockets):
+        for i, listener in enumerate(self._listeners):
             if self._closing is not None:
                 return
-            self._servers.append(await loop.create_server(self.guard.factory(i), sock=sock, backlog=128))
+            self._servers.append(await loop.create_server(self.guard.factory(i), sock=listener.sock, backlog=128))
 
     async def wait_started(self) -> None:
         """Wait until every site accepts connections (they queue in the backlog until then)."""
@@ -194,9 +197,8 @@ class HttpHandler:
         self._feeds.close_all()
         for server in self._servers:
             server.close()  # nobody new can connect
-        for sock, bind, inode in self._sockets:
-            if bind.kind == "unix":
-                unlink_if_ours(bind.path, inode)
+        for listener in self._listeners:
+            listener.unlink()
         if self._own_logs and self.logs is not None:
             self.logs.stop()
         self._closing = asyncio.get_event_loop().create_task(self._close())
@@ -223,15 +225,6 @@ class HttpHandler:
         """Listeners and streams are kept across a Manager restart."""
 
     def _release_sockets(self) -> None:
-        for sock, bind, inode in self._sockets:
-            if bind.kind == "unix":
-                unlink_if_ours(bind.path, inode)
-            sock.close()
-        self._sockets.clear()
-
-
-def _address(sock: socket.socket, bind: Bind) -> str:
-    if bind.kind == "unix":
-        return f"unix:{bind.path}"
-    host, port = sock.getsockname()[:2]
-    return str(Bind("tcp", host=host, port=port))
+        for listener in self._listeners:
+            listener.close()
+        self._listeners.clear()

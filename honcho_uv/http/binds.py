@@ -27,7 +27,7 @@ from pathlib import Path
 
 from honcho_uv.errors import ConfigError, StateError
 
-__all__ = ["SUN_PATH_MAX", "Bind", "bind_socket", "check_policy", "is_loopback_host", "parse_bind", "unlink_if_ours"]
+__all__ = ["SUN_PATH_MAX", "Bind", "Listener", "bind_socket", "check_policy", "is_loopback_host", "parse_bind", "unlink_if_ours"]
 
 #: sun_path is 108 bytes on Linux, one of which is the terminating NUL.
 SUN_PATH_MAX = 107
@@ -196,12 +196,45 @@ def _bind_tcp(bind: Bind, backlog: int) -> socket.socket:
     return sock
 
 
-def bind_socket(bind: Bind, backlog: int = 128) -> tuple[socket.socket, int | None]:
-    """A listening socket for *bind*, and for a unix socket the inode we created (see
-    :func:`unlink_if_ours`)."""
+@dataclass
+class Listener:
+    """A listening socket made by :func:`bind_socket` for *bind*; *inode* is that of the unix
+    socket file we created (None for TCP), so :meth:`close` never removes someone else's."""
+
+    sock: socket.socket
+    bind: Bind
+    inode: int | None
+
+    @property
+    def address(self) -> str:
+        """``unix:/path``, or ``tcp://host:port`` with the port actually bound."""
+        if self.bind.kind == "unix":
+            return f"unix:{self.bind.path}"
+        host, port = self.sock.getsockname()[:2]
+        return str(Bind("tcp", host=host, port=port))
+
+    def unlink(self) -> None:
+        """Remove our socket file (nobody new can connect); the socket stays open."""
+        if self.bind.kind == "unix":
+            unlink_if_ours(self.bind.path, self.inode)
+
+    def close(self) -> None:
+        """Remove our socket file and close the socket. After return nothing listens."""
+        self.unlink()
+        self.sock.close()
+
+
+def bind_socket(bind: Bind, backlog: int = 128) -> Listener:
+    """A non-blocking listening socket for *bind* (see the module's guarantees).
+
+    Raises:
+        ConfigError: the address is malformed, unusable or not ours to replace.
+        StateError: a live process already serves on that unix socket.
+    """
     if bind.kind == "unix":
-        return _bind_unix(bind.path, backlog)
-    return _bind_tcp(bind, backlog), None
+        sock, inode = _bind_unix(bind.path, backlog)
+        return Listener(sock, bind, inode)
+    return Listener(_bind_tcp(bind, backlog), bind, None)
 
 
 def unlink_if_ours(path: str, inode: int | None) -> None:

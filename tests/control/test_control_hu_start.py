@@ -84,3 +84,31 @@ def test_logs_follow_streams_new_lines(tmp_path, spawn):
         follower.terminate()
         follower.wait(5)
         follower.stdout.close()
+
+
+def _maps_aiohttp(pid: int) -> bool:
+    with open(f"/proc/{pid}/maps") as maps:
+        return "/aiohttp/" in maps.read()
+
+
+def test_control_api_listens_at_once_and_loads_aiohttp_on_first_client(tmp_path, spawn):
+    """The socket is bound before the spawns, but aiohttp (0.2 s of import that fought the
+    spawn burst for the GIL, and 15 MB) is loaded only when a client connects."""
+    (tmp_path / "Procfile").write_text("web: echo up; exec sleep 60\n")
+    hu_start = spawn(["start"], cwd=tmp_path)
+    wait_for(lambda: "web.1  | up" in hu_start.output(), what="web's line")
+    assert not _maps_aiohttp(hu_start.proc.pid), "aiohttp is loaded before anyone asked for the API"
+    rows = _ps(hu_start.sock)  # the first client waits in the backlog while the API loads
+    assert rows["web.1"]["state"] == "RUNNING"
+    assert _maps_aiohttp(hu_start.proc.pid)
+    assert hu_start.stop() == 143  # SIGTERM
+    assert not hu_start.sock.exists()
+
+
+def test_control_socket_never_used_is_removed_at_exit(tmp_path, spawn):
+    (tmp_path / "Procfile").write_text("web: echo up; exec sleep 60\n")
+    hu_start = spawn(["start"], cwd=tmp_path)
+    wait_for(lambda: "web.1  | up" in hu_start.output(), what="web's line")
+    assert hu_start.stop() == 143  # SIGTERM
+    assert not hu_start.sock.exists()
+    assert "control API" not in hu_start.output()
