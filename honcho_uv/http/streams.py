@@ -43,6 +43,11 @@ class Feed:
     Invariants: ``len(_items) <= max_items``; ``_bytes`` is the byte size of queued bytes items
     and stays <= ``max_bytes`` except for a single item larger than it; each drop increments
     ``dropped``.
+
+    Waiting is cheap because a busy stream wakes its server thousands of times a second (50
+    subscribers of a chatty process): a wait is one future, and the heartbeat timeout is one
+    timer per feed, re-armed only when it fires early (not an ``asyncio.wait_for`` task and
+    timer per wait).
     """
 
     def __init__(self, max_items: int = DEFAULT_MAX_ITEMS, max_bytes: int = DEFAULT_MAX_BYTES):
@@ -50,7 +55,11 @@ class Feed:
         self.max_bytes = max_bytes
         self._items: collections.deque[Any] = collections.deque()
         self._bytes = 0
-        self._wakeup = asyncio.Event()
+        # Invariant: _waiter is the pending future of the one batch() waiting, else None;
+        # _timer (if any) fires at or before _deadline, the end of that wait's timeout.
+        self._waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self.dropped = 0
         self.delivered = 0
         self.closed = False
@@ -66,7 +75,23 @@ class Feed:
             if isinstance(old, bytes):
                 self._bytes -= len(old)
             self.dropped += 1
-        self._wakeup.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits: the next wait arms a timer again
+        loop = waiter.get_loop()
+        if loop.time() >= self._deadline:
+            waiter.set_result(None)
+        else:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
 
     async def batch(self, timeout: float) -> list[Any]:
         """Everything queued (waiting up to *timeout*; ``[]`` on timeout).
@@ -77,9 +102,15 @@ class Feed:
         if not self._items:
             if self.closed:
                 raise EOFError
-            self._wakeup.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            self._deadline = loop.time() + timeout
+            if self._timer is None:
+                self._timer = loop.call_at(self._deadline, self._on_timer)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
             if not self._items:
                 if self.closed:
                     raise EOFError
@@ -91,8 +122,12 @@ class Feed:
         return items
 
     def close(self) -> None:
+        """End the feed: a waiting :meth:`batch` returns (what is queued, then EOFError)."""
         self.closed = True
-        self._wakeup.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake()
 
 
 class FeedRegistry:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import aiohttp
+import pytest
 
 from httpkit import TICKER, serve, until
 from honcho_uv.http.streams import Feed
@@ -101,6 +103,32 @@ def test_watch_stats_stream_and_log_follow(run, sock_dir):
                 assert r.status == 404
 
     run(scenario())
+
+
+def test_feed_waits_wake_on_put_time_out_on_their_own_deadline_and_end_on_close():
+    """A wait is a future and one re-armed timer per feed (wait_for cost a task per wait):
+    the timeout must still be each wait's own, not that of the wait that armed the timer."""
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        feed = Feed()
+        loop.call_later(0.1, feed.put, b"x")
+        t0 = loop.time()
+        assert await feed.batch(0.3) == [b"x"] and loop.time() - t0 < 0.25, "a put wakes the waiter"
+        t1 = loop.time()
+        assert await feed.batch(0.3) == []  # the timer armed for the first wait fires early
+        assert 0.28 <= loop.time() - t1 < 1.0, "a wait times out on its own deadline"
+        waiting = asyncio.ensure_future(feed.batch(10))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        loop.call_later(0.05, feed.close)
+        t2 = loop.time()
+        with pytest.raises(EOFError):
+            await feed.batch(10)
+        assert loop.time() - t2 < 1.0, "close ends a wait at once"
+
+    asyncio.run(scenario())
 
 
 def test_feed_keeps_up_without_loss_and_counts_drops_for_a_slow_reader():
