@@ -131,6 +131,38 @@ def test_feed_waits_wake_on_put_time_out_on_their_own_deadline_and_end_on_close(
     asyncio.run(scenario())
 
 
+def test_a_burst_reaches_a_raw_subscriber_in_few_writes_and_whole():
+    """Each pipe read used to be its own write (task wake-up, syscall) to every subscriber;
+    a chatty source is now written in batches, COALESCE_S apart, with nothing lost."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from honcho_uv.http.streams import COALESCE_S, serve_feed
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+
+        async def handler(request):
+            feed = Feed()
+            for i in range(200):  # one chunk a millisecond for 0.2 s
+                loop.call_later(i / 1000, feed.put, b"%04d\n" % i)
+            loop.call_later(0.25, feed.close)
+            return await serve_feed(request, feed, "output")
+
+        app = web.Application()
+        app.router.add_get("/s", handler)
+        async with TestClient(TestServer(app)) as client:
+            resp = await client.get("/s")
+            http_chunks, body = 0, b""
+            async for data, end_of_chunk in resp.content.iter_chunks():
+                body += data
+                http_chunks += end_of_chunk
+        assert body == b"".join(b"%04d\n" % i for i in range(200))
+        assert http_chunks <= 20, f"{http_chunks} writes for 200 chunks (COALESCE_S={COALESCE_S})"
+
+    asyncio.run(scenario())
+
+
 def test_feed_keeps_up_without_loss_and_counts_drops_for_a_slow_reader():
     async def scenario():
         fast, slow = Feed(max_items=100), Feed(max_items=100)
