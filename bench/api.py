@@ -470,6 +470,9 @@ def main() -> None:
                     help="run the subscriber client processes at this nice value (e.g. 19), so on a "
                          "small machine they take only CPU hu leaves idle: isolates the server's cost")
     ap.add_argument("--max-load", type=float, default=1.0, help="wait until the 1-min load average is below")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="base runs before the measured ones, not counted (the first run of a session was "
+                         "consistently the slowest)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--subscriber", nargs=3, metavar=("SOCK", "ID", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -489,6 +492,9 @@ def main() -> None:
             print("GET /processes, 100 processes, 500 sequential requests:",
                   {k: round(v, 2) for k, v in report["latency"].items()}, flush=True)
         runs: list[dict[str, Any]] = []
+        for i in range(args.warmup):
+            r = fanout_run(base, f"warmup{i}", False, args)
+            print(f"  warm-up (not counted): console {r['console_MBps']:.1f} MB/s", flush=True)
         for rep in range(args.reps):
             order = (False, True) if rep % 2 == 0 else (True, False)
             for with_subs in order:
@@ -514,6 +520,9 @@ def main() -> None:
         "console_MBps_median_base": statistics.median(base_rates),
         "console_MBps_median_subs": statistics.median(sub_rates),
         "console_ratio_subs_over_base": statistics.median(sub_rates) / statistics.median(base_rates),
+        "console_ratio_per_rep": [round(s / b, 3) for s, b in zip(
+            [r["console_MBps"] for r in sorted(sub_runs, key=lambda r: r["rep"])],
+            [r["console_MBps"] for r in sorted((r for r in runs if not r["subscribers"]), key=lambda r: r["rep"])])],
         "subscribers_total": sum(len(r["sub_lost"]) for r in sub_runs),
         "subscriber_lines_lost_total": sum(sum(r["sub_lost"]) for r in sub_runs),
         "subscriber_disorder_broken_total": sum(r["sub_disorder_broken"] for r in sub_runs),
@@ -525,6 +534,7 @@ def main() -> None:
         "subscriber_longest_stall_s": [round(r["sub_max_gap_s"], 2) for r in sub_runs],
     }
     report["summary"] = summary
+    summary["console_ratio_per_rep_median"] = statistics.median(summary["console_ratio_per_rep"])
     print("summary:", json.dumps(summary), flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
