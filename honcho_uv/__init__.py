@@ -13,9 +13,7 @@ Names are imported on first use (PEP 562), so ``import honcho_uv`` (and the ``hu
 command line) stays fast; ``from honcho_uv import Manager`` works as usual.
 """
 
-import importlib
-from typing import Any as _Any
-
+from honcho_uv._lazy import lazy_exports as _lazy_exports
 from honcho_uv._version import __version__
 
 _LAZY = {
@@ -46,6 +44,7 @@ _LAZY = {
     "StateError": "honcho_uv.errors",
     "UnknownProcess": "honcho_uv.errors",
     "check_procfile": "honcho_uv.procfile",
+    "errors": "honcho_uv.errors",
     "expand_instances": "honcho_uv.environ",
     "load_app": "honcho_uv.environ",
     "load_env_files": "honcho_uv.environ",
@@ -101,16 +100,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _Any:
-    if name == "errors":
-        return importlib.import_module("honcho_uv.errors")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'honcho_uv' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(globals(), _LAZY)

@@ -6,8 +6,7 @@ Names are imported on first use (PEP 562): ``honcho_uv.http.binds`` can make lis
 sockets without loading aiohttp, which ``hu start`` imports only when a client connects.
 """
 
-import importlib
-from typing import Any as _Any
+from honcho_uv._lazy import lazy_exports as _lazy_exports
 
 _LAZY = {
     "Bind": "honcho_uv.http.binds",
@@ -19,14 +18,4 @@ _LAZY = {
 __all__ = ["Bind", "HttpHandler", "Listener", "parse_bind"]
 
 
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'honcho_uv.http' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(globals(), _LAZY)
