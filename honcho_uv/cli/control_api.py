@@ -46,15 +46,6 @@ class ControlApi:
         self._handler: Any = None
         self._stopped = False
 
-    @property
-    def path(self) -> str:
-        return self._listener.bind.path
-
-    @property
-    def loaded(self) -> bool:
-        """Whether a client has connected and the API is served by aiohttp."""
-        return self._handler is not None
-
     def start(self, loop: asyncio.AbstractEventLoop, manager: Any) -> None:
         self._loop, self._manager = loop, manager
         loop.add_reader(self._listener.sock.fileno(), self._first_client)
