@@ -138,6 +138,28 @@ def test_orphan_zombies_the_reaper_had_not_reached_are_reaped_at_stop(run, env, 
 
 
 @pytest.mark.linux_only
+def test_reap_adopted_zombies_reaps_orphans_and_leaves_our_own_children() -> None:
+    """The sweep itself, with no Manager (so no Reaper thread reaps anything meanwhile)."""
+    import subprocess
+
+    from honcho_uv import _tree
+
+    assert _tree.set_subreaper(True)
+    try:
+        # An orphan in its own session that exits at once: re-parented to us, then a zombie.
+        orphan = int(subprocess.run(["sh", "-c", "setsid sh -c 'exit 0' & echo $!"], check=True,
+                                    capture_output=True, text=True).stdout)
+        ours = subprocess.Popen(["true"])  # our own child in our session: its owner reaps it
+        wait_for(lambda: {orphan, ours.pid} <= {z.pid for z in zombie_children()}, 5, "both are zombies")
+        assert _tree.reap_adopted_zombies() >= 1
+        zombies = {z.pid for z in zombie_children()}
+        assert orphan not in zombies and ours.pid in zombies
+        assert ours.wait(5) == 0
+    finally:
+        _tree.set_subreaper(False)
+
+
+@pytest.mark.linux_only
 def test_no_fd_leak_after_fifty_spawns_and_stops(loop_factory, env, marker) -> None:
     def count_fds() -> int:
         return len(os.listdir("/proc/self/fd"))
