@@ -112,3 +112,21 @@ def test_control_socket_never_used_is_removed_at_exit(tmp_path, spawn):
     assert hu_start.stop() == 143  # SIGTERM
     assert not hu_start.sock.exists()
     assert "control API" not in hu_start.output()
+
+
+def test_stop_while_the_control_api_loads_exits_cleanly(tmp_path, spawn):
+    """A client's connection starts the aiohttp import in a thread; a stop arriving meanwhile
+    must not wait on it for long, serve anything, or leave the socket file behind."""
+    import socket
+
+    (tmp_path / "Procfile").write_text("web: echo up; exec sleep 60\n")
+    hu_start = spawn(["start"], cwd=tmp_path)
+    wait_for(lambda: "web.1  | up" in hu_start.output(), what="web's line")
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(str(hu_start.sock))  # the load begins
+    try:
+        assert hu_start.stop() == 143
+    finally:
+        client.close()
+    assert not hu_start.sock.exists()
+    assert "Traceback" not in hu_start.output()
