@@ -260,10 +260,14 @@ class Process:
         listeners = self._io_listeners.get(label)
         if listeners is not None:
             listeners.pop(listener, None)
+            if not listeners:
+                del self._io_listeners[label]  # empty again: _on_output takes its fast path
 
     def _on_output(self, label: str, data: bytes) -> None:
         if self._output_sink is not None:
             self._output_sink(self, label, data)
+        if not self._io_listeners:
+            return  # the common case: no per-process subscriber, no list or dict per chunk
         targets = [*self._io_listeners.get(label, ()), *self._io_listeners.get(".", ())]
         if targets:
             msg = {"event": label, "name": self.template.name, "pid": self.id, "os_pid": self.os_pid, "data": data}
