@@ -1,6 +1,9 @@
-"""Plain data: process templates, flapping settings, exit statuses and process states.
+"""Plain data: the name grammar, process templates, flapping settings, exit statuses and states.
 
-Leaf module: it imports nothing of honcho_uv but :mod:`errors`, so every layer can use it.
+Leaf module (layer L0): it imports nothing of honcho_uv but :mod:`errors`, so every layer can
+use it. The one place the process-name grammar is written (``NAME_PATTERN``): the Procfile
+parser, the CLI and the HTTP API all check names through :func:`validate_name` and
+:func:`split_instance_name`.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import enum
 import grp
 import math
 import pwd
+import re
 import shlex
 import signal
 from collections.abc import Mapping, Sequence
@@ -18,13 +22,44 @@ from typing import Any
 from honcho_uv.errors import InvalidOption
 
 __all__ = [
+    "MAX_NUMPROCESSES",
+    "NAME_PATTERN",
     "RESTART_POLICIES",
     "ExitStatus",
     "FlappingInfo",
     "ProcessState",
     "ProcessTemplate",
+    "check_count",
     "parse_signal",
+    "split_instance_name",
+    "validate_name",
 ]
+
+#: A process type name. Instance names add ``.N`` (N >= 1, at most six digits).
+NAME_PATTERN = r"[A-Za-z0-9_-]+"
+_NAME_RE = re.compile(rf"\A{NAME_PATTERN}\Z")
+_INSTANCE_RE = re.compile(rf"\A({NAME_PATTERN})(?:\.([1-9][0-9]{{0,5}}))?\Z")
+
+
+def validate_name(name: str, what: str = "process name") -> str:
+    """Return *name* if it is a valid process type name, else raise :class:`InvalidOption`
+    naming *what*."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidOption(what, f"invalid name {str(name)[:60]!r} (use letters, digits, '_' and '-')")
+    return name
+
+
+def split_instance_name(name: str, what: str = "process name") -> tuple[str, int | None]:
+    """``"web.2"`` -> ``("web", 2)``; ``"web"`` -> ``("web", None)``.
+
+    Raises:
+        InvalidOption: if *name* is not a type name with an optional ``.N`` suffix (N >= 1).
+    """
+    match = _INSTANCE_RE.match(name) if isinstance(name, str) else None
+    if match is None:
+        raise InvalidOption(what, f"invalid name {str(name)[:60]!r} (expected NAME or NAME.N)")
+    type_name, number = match.groups()
+    return type_name, int(number) if number else None
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 DEFAULT_GRACEFUL_TIMEOUT_S = 10.0
@@ -154,9 +189,9 @@ class FlappingInfo:
             value = value.replace(",", " ").split()
         if isinstance(value, Sequence) and 1 <= len(value) <= 5:
             try:
-                parts = [float(v) for v in value]
-                ints = {0, 3}
-                kw = {f.name: (int(v) if i in ints else v) for i, (f, v) in enumerate(zip(fields(cls), parts))}
+                # Each position takes the type of its field's default (attempts and max_retry
+                # are whole numbers), so adding a field never shifts another's type.
+                kw = {f.name: type(f.default)(float(v)) for f, v in zip(fields(cls), value)}
             except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf); ValueError: int(nan)
                 raise InvalidOption("flapping", "expected 'attempts window retry_in max_retry' (finite numbers)") from None
             return cls(**kw)
@@ -234,66 +269,38 @@ class ProcessTemplate:
     priority: int = 0
 
     def __post_init__(self) -> None:
-        from honcho_uv.procfile import validate_name
-
+        # Normalised in place (the dataclass is frozen: object.__setattr__), one group of
+        # fields per helper; each raises InvalidOption naming its field.
         validate_name(self.name, "name")
-        if not isinstance(self.cmd, str) or not self.cmd.strip():
-            raise InvalidOption("cmd", "must be a non-empty command")
-        args = self.args
-        if isinstance(args, str):
-            args = tuple(_shlex_split(args, "args"))
-        elif args is not None:
-            if not isinstance(args, (list, tuple)) or not all(isinstance(a, str) for a in args):
-                raise InvalidOption("args", "must be a list of strings")
-            args = tuple(args)
-        object.__setattr__(self, "args", args)
-        if not isinstance(self.env, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.env.items()
-        ):
-            raise InvalidOption("env", "must map names to strings")
-        if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in self.env.items()):
-            raise InvalidOption("env", "names must be non-empty without '=' or NUL; values without NUL")
-        object.__setattr__(self, "env", dict(self.env))
-        object.__setattr__(self, "uid", _resolve_uid(self.uid))
-        object.__setattr__(self, "gid", _resolve_gid(self.gid))
+        self._set("args", _checked_args(self.cmd, self.args))
+        self._set("env", _checked_env(self.env))
+        self._set("uid", _resolve_uid(self.uid))
+        self._set("gid", _resolve_gid(self.gid))
         if self.cwd is not None and (not isinstance(self.cwd, str) or "\0" in self.cwd):
             raise InvalidOption("cwd", "must be a path")
-        if "\0" in self.cmd or any("\0" in a for a in args or ()):
-            raise InvalidOption("cmd", "must not contain a NUL byte")  # exec would raise ValueError at spawn
         for flag in ("detach", "shell", "os_env", "redirect_input"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidOption(flag, "must be true or false")
-        if not isinstance(self.numprocesses, int) or isinstance(self.numprocesses, bool) or self.numprocesses < 0:
+        if not _whole(self.numprocesses):
             raise InvalidOption("numprocesses", f"must be a whole number >= 0, got {str(self.numprocesses)[:20]!r}")
-        if self.numprocesses > MAX_NUMPROCESSES:
-            raise InvalidOption("numprocesses", f"at most {MAX_NUMPROCESSES}, got {self.numprocesses}")
-        object.__setattr__(self, "flapping", FlappingInfo.coerce(self.flapping))
-        labels = self.redirect_output
-        if isinstance(labels, str):
-            labels = [part.strip() for part in labels.split(",") if part.strip()]
-        if labels and not isinstance(labels, (list, tuple)):
-            raise InvalidOption("redirect_output", "must be a list of up to 2 labels")
-        labels = tuple(labels or ())
-        if len(labels) > 2:
-            raise InvalidOption("redirect_output", f"at most 2 labels (stdout, stderr), got {len(labels)}")
-        for label in labels:
-            if not isinstance(label, str) or not label or label in (".", "stdin"):
-                raise InvalidOption("redirect_output", f"invalid label {label!r}")
-        object.__setattr__(self, "redirect_output", labels)
+        check_count(self.numprocesses, "numprocesses")
+        self._set("flapping", FlappingInfo.coerce(self.flapping))
+        self._set("redirect_output", _checked_labels(self.redirect_output))
         if not _seconds(self.graceful_timeout):
             raise InvalidOption("graceful_timeout", "must be a finite number of seconds >= 0")
-        object.__setattr__(self, "stop_signal", int(parse_signal(self.stop_signal, "stop_signal")))
+        self._set("stop_signal", int(parse_signal(self.stop_signal, "stop_signal")))
         if self.restart not in RESTART_POLICIES:
             raise InvalidOption("restart", f"must be one of {', '.join(RESTART_POLICIES)}, got {self.restart!r}")
-        if self.port is not None and (
-            not isinstance(self.port, int) or isinstance(self.port, bool) or not 1 <= self.port <= 65535
-        ):
+        if self.port is not None and (not _whole(self.port) or not 1 <= self.port <= 65535):
             raise InvalidOption("port", f"must be a port number, got {self.port!r}")
-        if not isinstance(self.port_index, int) or isinstance(self.port_index, bool) or self.port_index < 0:
+        if not _whole(self.port_index):
             raise InvalidOption("port_index", "must be a whole number >= 0")
         if not isinstance(self.priority, int) or isinstance(self.priority, bool):
             raise InvalidOption("priority", "must be a whole number")
         self.argv()  # a cmd that shlex cannot split is a config error now, not a spawn error later
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
 
     def argv(self) -> list[str]:
         """The argument vector to exec (before any privilege-dropping wrapper)."""
@@ -336,3 +343,53 @@ def _shlex_split(value: str, option: str) -> list[str]:
     if not parts:
         raise InvalidOption(option, "is empty")
     return parts
+
+
+def _whole(value: Any) -> bool:
+    """An int >= 0 that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_count(n: int, option: str) -> int:
+    """*n* if it is an allowed instance count (0..MAX_NUMPROCESSES), else InvalidOption."""
+    if n > MAX_NUMPROCESSES:
+        raise InvalidOption(option, f"at most {MAX_NUMPROCESSES} instances, got {n}")
+    if n < 0:
+        raise InvalidOption(option, f"must be >= 0, got {n}")
+    return n
+
+
+def _checked_args(cmd: Any, args: Any) -> tuple[str, ...] | None:
+    if not isinstance(cmd, str) or not cmd.strip():
+        raise InvalidOption("cmd", "must be a non-empty command")
+    if isinstance(args, str):
+        args = tuple(_shlex_split(args, "args"))
+    elif args is not None:
+        if not isinstance(args, (list, tuple)) or not all(isinstance(a, str) for a in args):
+            raise InvalidOption("args", "must be a list of strings")
+        args = tuple(args)
+    if "\0" in cmd or any("\0" in a for a in args or ()):
+        raise InvalidOption("cmd", "must not contain a NUL byte")  # exec would raise ValueError at spawn
+    return args
+
+
+def _checked_env(env: Any) -> dict[str, str]:
+    if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise InvalidOption("env", "must map names to strings")
+    if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in env.items()):
+        raise InvalidOption("env", "names must be non-empty without '=' or NUL; values without NUL")
+    return dict(env)
+
+
+def _checked_labels(labels: Any) -> tuple[str, ...]:
+    if isinstance(labels, str):
+        labels = [part.strip() for part in labels.split(",") if part.strip()]
+    if labels and not isinstance(labels, (list, tuple)):
+        raise InvalidOption("redirect_output", "must be a list of up to 2 labels")
+    labels = tuple(labels or ())
+    if len(labels) > 2:
+        raise InvalidOption("redirect_output", f"at most 2 labels (stdout, stderr), got {len(labels)}")
+    for label in labels:
+        if not isinstance(label, str) or not label or label in (".", "stdin"):
+            raise InvalidOption("redirect_output", f"invalid label {label!r}")
+    return labels

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from honcho_uv.http import HttpHandler
-from honcho_uv.manager import Manager
+from honcho_uv.core.manager import Manager
 
 __all__ = ["Api", "run", "serve", "sock_dir"]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from honcho_uv.environ import App, load_app, parse_env_text, resolve_formation
+from honcho_uv.procfile.app import App, load_app
+from honcho_uv.procfile.dotenv import parse_env_text
+from honcho_uv.procfile.formation import resolve_formation
 from honcho_uv.export import ExportContext, build_context, export, get_exporter
 from honcho_uv.export.base import ExportFile
 from honcho_uv.procfile import parse_procfile

@@ -24,7 +24,7 @@ __all__ = ["cli", "main"]
 LAZY_COMMANDS = {
     "start": "honcho_uv.cli.start:start_command",
     "run": "honcho_uv.cli.run:run_command",
-    "export": "honcho_uv.cli.export_cmd:export_command",
+    "export": "honcho_uv.cli.export:export_command",
     "daemon": "honcho_uv.cli.daemon:daemon_command",
     "ps": "honcho_uv.cli.control:ps_command",
     "restart": "honcho_uv.cli.control:restart_command",

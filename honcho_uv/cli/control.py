@@ -23,10 +23,11 @@ from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import globals_of
 from honcho_uv.errors import InvalidOption, UnknownProcess
 from honcho_uv.http.client import Client
-from honcho_uv.procfile import split_instance_name, validate_name
+from honcho_uv.models import split_instance_name, validate_name
 from honcho_uv.rundir import socket_path
 
-__all__ = ["COMMANDS"]
+__all__ = ["logs_command", "ps_command", "quit_command", "restart_command", "scale_command", "send_command",
+           "signal_command", "start_process_command", "stats_command", "stop_command"]
 
 
 def control_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -312,7 +313,3 @@ def quit_command(ctx: click.Context, **params: Any) -> None:
         return 0
 
     _run(ctx, params, body)
-
-
-COMMANDS = [ps_command, restart_command, stop_command, start_process_command, scale_command, logs_command,
-            stats_command, send_command, signal_command, quit_command]

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from honcho_uv.cli.loop import run_loop
-from honcho_uv.daemon import Daemon, DaemonOptions
+from honcho_uv.daemon.gafferd import Daemon, DaemonOptions
 from honcho_uv.errors import ConfigError, HuError, InvalidOption
 
 __all__ = ["daemon_command", "gafferd_main"]

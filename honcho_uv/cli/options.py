@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from honcho_uv.environ import App, load_app
+from honcho_uv.procfile.app import App, load_app
 
 __all__ = ["GlobalOptions", "global_options", "globals_of", "split_names", "want_colour"]
 

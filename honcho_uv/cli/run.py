@@ -20,14 +20,17 @@ from typing import Any
 
 import click
 
-from honcho_uv.cli.foreground import Foreground, app_templates
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, split_names, want_colour
-from honcho_uv.environ import (App, expand_instances, instance_env, instance_port, load_env_files, resolve_formation,
-                               split_env_option)
+from honcho_uv.console.printer import Printer
+from honcho_uv.core.foreground import Foreground
+from honcho_uv.core.manager import Manager
 from honcho_uv.errors import InvalidOption, ProcfileError
-from honcho_uv.manager import Manager
-from honcho_uv.printer import Printer
+from honcho_uv.models import NAME_PATTERN
+from honcho_uv.procfile.app import App, env_file_paths, expand_instances
+from honcho_uv.procfile.dotenv import load_env_files
+from honcho_uv.procfile.formation import instance_env, instance_port, resolve_formation
+from honcho_uv.procfile.templates import app_templates
 
 __all__ = ["run_command"]
 
@@ -68,9 +71,8 @@ def _exec_one_off(opts: GlobalOptions, command: list[str], port: str | None) -> 
         env.update(instance_env(entry.name, 1, instance_port(app.port_base, index, 1)))
         argv = ["/bin/sh", "-c", entry.command]
     else:
-        named = split_env_option(opts.env_files)
-        files = [str(root / f) for f in named] if named else [str(root / ".env")]
-        env = {**os.environ, **load_env_files(files, required=bool(named))}
+        files, required = env_file_paths(root, opts.env_files)
+        env = {**os.environ, **load_env_files(files, required=required)}
         argv = command
     env.setdefault("PYTHONUNBUFFERED", "1")
     executable = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
@@ -88,7 +90,7 @@ def _exec_one_off(opts: GlobalOptions, command: list[str], port: str | None) -> 
 
 def _try_entry(opts: GlobalOptions, command: list[str], port: str | None) -> tuple[App, int, Any] | None:
     """If *command* is one word naming a Procfile entry, load the app and return it."""
-    if len(command) != 1 or not re.fullmatch(r"[A-Za-z0-9_-]+", command[0]):
+    if len(command) != 1 or not re.fullmatch(NAME_PATTERN, command[0]):
         return None
     try:
         app = opts.load_app(port)
@@ -135,7 +137,7 @@ async def _smoke(opts: GlobalOptions, command: list[str], params: dict[str, Any]
     instances = expand_instances(app, counts)
     printer = Printer(colour=want_colour(opts.color), prefix=not opts.no_prefix, timestamps=opts.timestamps,
                       width=max((len(i.name) for i in instances), default=6))
-    foreground = Foreground(loop, printer)
+    foreground = Foreground(loop, printer.system)
     manager = Manager()
     foreground.attach(manager)
     watcher = ReadyWatcher(manager, {i.name: ready.get(i.type_name, "port" if i.type_name == "web" else "1")

@@ -7,16 +7,18 @@ from typing import Any
 
 import click
 
-from honcho_uv.cli.control_api import ControlApi
-from honcho_uv.cli.foreground import Foreground, app_templates
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, split_names, want_colour
-from honcho_uv.environ import App, expand_instances, parse_formation, resolve_formation
+from honcho_uv.console.logbuffer import LogBuffer
+from honcho_uv.console.printer import Printer
+from honcho_uv.core.foreground import Foreground
+from honcho_uv.core.manager import Manager
 from honcho_uv.errors import HuError, InvalidOption
-from honcho_uv.logbuffer import LogBuffer
-from honcho_uv.manager import Manager
+from honcho_uv.http.lazy import ControlApi
 from honcho_uv.models import FlappingInfo
-from honcho_uv.printer import Printer
+from honcho_uv.procfile.app import App, expand_instances
+from honcho_uv.procfile.formation import parse_formation, resolve_formation
+from honcho_uv.procfile.templates import app_templates
 from honcho_uv.rundir import AppLock, socket_path
 
 __all__ = ["start_command"]
@@ -70,7 +72,7 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         colour=want_colour(opts.color), prefix=not opts.no_prefix, timestamps=opts.timestamps,
         quiet=split_names(params["quiet"]), width=max((len(i.name) for i in instances), default=6),
     )
-    foreground = Foreground(loop, printer, can_die=split_names(params["can_die"]))
+    foreground = Foreground(loop, printer.system, can_die=split_names(params["can_die"]))
     printer.on_broken = lambda: foreground.shutdown(141, "output closed", quiet=True)
     manager = Manager()
     foreground.attach(manager)
@@ -101,7 +103,7 @@ def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path
     try:
         control = ControlApi(path, on_quit=lambda: foreground.shutdown(0, "quit requested"), logs=logs)
     except HuError as exc:
-        foreground.printer.system(f"control API not available: {exc}")
+        foreground.say(f"control API not available: {exc}")
         return None
     manager.add_application(control)
     return control

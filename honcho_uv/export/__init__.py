@@ -5,7 +5,7 @@ Formats are classes registered under the entry-point group ``honcho_uv.exporters
 also listed here so the registry works from a source tree without installed metadata.
 ``docker-compose`` is an alias of ``compose``.
 
-Layer L4: imports only errors, models, procfile and environ (and Jinja2); it never
+Layer L4: imports only errors, models, atomicfile and procfile (and Jinja2); it never
 starts a process.
 """
 
@@ -14,14 +14,15 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from honcho_uv.errors import ExportError
-from honcho_uv.export.base import ExportContext, Exporter, ExportFile, build_context
+from honcho_uv.errors import ExportError, UnknownFormat
+from honcho_uv.export.base import ExportContext, Exporter, ExportFile, ExportOptions, build_context
 from honcho_uv.export.writer import Plan, apply_plan, plan_export
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ExportContext",
     "ExportFile",
+    "ExportOptions",
     "Exporter",
     "Plan",
     "UnknownFormat",
@@ -44,13 +45,6 @@ BUILTIN = {
     "kubernetes": "honcho_uv.export.kubernetes:KubernetesExporter",
 }
 ALIASES = {"docker-compose": "compose"}
-
-
-class UnknownFormat(ExportError):
-    """The export format is not registered (a usage error: exit code 2)."""
-
-    code = "unknown_format"
-    exit_code = 2
 
 
 def _registry() -> dict[str, str]:

@@ -14,21 +14,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
 import jinja2
 
-from honcho_uv.environ import App, Instance, expand_instances
 from honcho_uv.errors import ExportError, InvalidOption
 from honcho_uv.export import quoting
-from honcho_uv.shellcmd import exec_command
+from honcho_uv.procfile.app import App, expand_instances
+from honcho_uv.procfile.formation import Instance, type_port
+from honcho_uv.procfile.shellcmd import exec_command
 
 __all__ = [
     "ExportContext",
     "ExportFile",
+    "ExportOptions",
     "Exporter",
     "ProcessType",
     "build_context",
@@ -90,11 +92,30 @@ class ProcessType:
 
 
 @dataclass(frozen=True)
+class ExportOptions:
+    """What the user chose for an export (the ``hu export`` flags), not yet validated.
+
+    The one list of export options: the CLI fills it, :func:`build_context` checks it.
+    """
+
+    app_name: str | None = None
+    user: str | None = None
+    timeout: int = 5
+    log_dir: str | Path | None = None
+    image: str | None = None
+    listen: Iterable[str] | None = None
+    template_dir: str | Path | None = None
+    env_file: bool = False
+    user_units: bool = False
+
+
+@dataclass(frozen=True)
 class ExportContext:
     """Everything an exporter may use, already validated by :func:`build_context`.
 
     ``app_env`` holds only the env files' values (never the exporting user's OS env);
-    each instance's ``env`` adds PORT, PS and HU_PROCESS_NAME to it.
+    each instance's ``env`` adds PORT, PS and HU_PROCESS_NAME to it; ``env_origins`` says
+    which file and line set each of them.
     """
 
     format: str
@@ -112,6 +133,7 @@ class ExportContext:
     template_dir: Path | None = None
     env_file: bool = False
     user_units: bool = False
+    env_origins: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def instances(self) -> list[Instance]:
@@ -134,80 +156,47 @@ def _check_app_name(app: str, option: str) -> str:
     return app
 
 
-def build_context(
-    app: App,
-    fmt: str,
-    location: str | Path,
-    counts: Mapping[str, int],
-    *,
-    app_name: str | None = None,
-    user: str | None = None,
-    timeout: int = 5,
-    log_dir: str | Path | None = None,
-    image: str | None = None,
-    listen: Iterable[str] | None = None,
-    template_dir: str | Path | None = None,
-    env_file: bool = False,
-    user_units: bool = False,
-) -> ExportContext:
-    """Validate the export options against *app* and bundle them.
+def build_context(app: App, fmt: str, location: str | Path, counts: Mapping[str, int],
+                  options: ExportOptions | None = None, **settings: object) -> ExportContext:
+    """Validate the export *options* (or the same fields as keywords) against *app*, bundled.
 
     Raises:
-        InvalidOption: a bad app name, user, location, log dir, timeout, listen type,
-            template directory, or an env key that is not a shell identifier.
+        InvalidOption: a bad app name, user, location, log dir, timeout, listen type or
+            template directory.
     """
-    name = _check_app_name(app_name or app.root.name, "--app" if app_name else "--app (from the app root)")
-    if user is not None and not _USER_RE.match(user):
-        raise InvalidOption("--user", f"invalid user name {user[:60]!r}")
-    if timeout < 1:
+    opts = options if options is not None else ExportOptions(**settings)  # type: ignore[arg-type]
+    name = _check_app_name(opts.app_name or app.root.name, "--app" if opts.app_name else "--app (from the app root)")
+    if opts.user is not None and not _USER_RE.match(opts.user):
+        raise InvalidOption("--user", f"invalid user name {opts.user[:60]!r}")
+    if opts.timeout < 1:
         raise InvalidOption("--timeout", "must be at least 1 second")
     loc = Path(location)
     if ".." in loc.parts:
         raise InvalidOption("LOCATION", f"{location} must not contain '..'")
-    logs = Path(log_dir) if log_dir else Path("/var/log") / name
+    logs = Path(opts.log_dir) if opts.log_dir else Path("/var/log") / name
     if ".." in logs.parts or not logs.is_absolute():
-        raise InvalidOption("--log", f"{log_dir} must be an absolute path without '..'")
+        raise InvalidOption("--log", f"{opts.log_dir} must be an absolute path without '..'")
     for path, what in ((app.root, "app root"), (logs, "--log")):
         if re.search(r"[\x00-\x1f\x7f]", str(path)):
             raise InvalidOption(what, f"{str(path)!r} contains a control character")
-    for key in app.env:
-        if not _ENV_KEY_RE.match(key):
-            raise InvalidOption("env", f"variable name {key[:60]!r} is not a shell identifier")
-    listen_types = tuple(listen) if listen is not None else ("web",)
+    listen_types = tuple(opts.listen) if opts.listen is not None else ("web",)
     for type_name in listen_types:
-        if listen is not None and type_name not in app.procfile:
+        if opts.listen is not None and type_name not in app.procfile:
             raise InvalidOption("--listen", f"no process type {type_name!r} in {app.procfile.path}")
-    tdir = Path(template_dir) if template_dir else None
+    tdir = Path(opts.template_dir) if opts.template_dir else None
     if tdir is not None and not tdir.is_dir():
-        raise InvalidOption("--template-dir", f"{template_dir} is not a directory")
+        raise InvalidOption("--template-dir", f"{opts.template_dir} is not a directory")
     instances = expand_instances(app, counts)
     types = tuple(
-        ProcessType(
-            entry.name,
-            entry.command,
-            index,
-            counts.get(entry.name, 0),
-            app.port_base + 100 * index,
-            tuple(i for i in instances if i.type_name == entry.name),
-        )
+        ProcessType(entry.name, entry.command, index, counts.get(entry.name, 0), type_port(app.port_base, index),
+                    tuple(i for i in instances if i.type_name == entry.name))
         for index, entry in enumerate(app.procfile.entries)
     )
     return ExportContext(
-        format=fmt,
-        app=name,
-        root=app.root,
-        location=loc.absolute(),
-        types=types,
-        app_env=dict(app.env),
-        port_base=app.port_base,
-        log_dir=logs,
-        user=user,
-        timeout=timeout,
-        image=image,
-        listen=listen_types,
-        template_dir=tdir,
-        env_file=env_file,
-        user_units=user_units,
+        format=fmt, app=name, root=app.root, location=loc.absolute(), types=types, app_env=dict(app.env),
+        port_base=app.port_base, log_dir=logs, user=opts.user, timeout=opts.timeout, image=opts.image,
+        listen=listen_types, template_dir=tdir, env_file=opts.env_file, user_units=opts.user_units,
+        env_origins=dict(app.env_origins),
     )
 
 
@@ -243,10 +232,19 @@ class Exporter:
     scan_depth: ClassVar[int] = 1
     supports_env_file: ClassVar[bool] = False
     template_package: ClassVar[str] = "honcho_uv.export"
+    #: Whether the format can carry a variable whose name is not a shell identifier
+    #: (``app.db.host``): compose, kubernetes and launchd can; unit files and envdirs cannot.
+    any_env_name: ClassVar[bool] = False
 
     def __init__(self, ctx: ExportContext):
         if ctx.env_file and not self.supports_env_file:
             raise InvalidOption("--env-file", f"the {self.name} format does not use an env file")
+        if not self.any_env_name:
+            for key in ctx.app_env:
+                if not _ENV_KEY_RE.match(key):
+                    where = ctx.env_origins.get(key, "env")
+                    raise InvalidOption(where, f"variable name {key[:60]!r} is not a shell identifier, which the "
+                                               f"{self.name} format needs (compose, kubernetes and launchd accept it)")
         self.ctx = ctx
 
     @property

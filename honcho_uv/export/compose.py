@@ -23,6 +23,7 @@ _PROJECT_RE = re.compile(r"\A[a-z0-9][a-z0-9_-]*\Z")
 
 class ComposeExporter(Exporter):
     name = "compose"
+    any_env_name = True
 
     def env(self, ptype: ProcessType) -> dict[str, str]:
         return {

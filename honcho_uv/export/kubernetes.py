@@ -42,6 +42,7 @@ def _dns(name: str, what: str) -> str:
 
 class KubernetesExporter(Exporter):
     name = "kubernetes"
+    any_env_name = True
 
     def __init__(self, ctx: ExportContext):
         super().__init__(ctx)

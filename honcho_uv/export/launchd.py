@@ -18,6 +18,7 @@ __all__ = ["LaunchdExporter"]
 
 class LaunchdExporter(Exporter):
     name = "launchd"
+    any_env_name = True
 
     def __init__(self, ctx: ExportContext):
         super().__init__(ctx)

@@ -17,10 +17,10 @@ Guarantees:
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from honcho_uv.atomicfile import write_atomic
 from honcho_uv.errors import ExportError
 from honcho_uv.export.base import Exporter, ExportFile, marker_app
 
@@ -134,23 +134,6 @@ def plan_export(exporter: Exporter, files: list[ExportFile] | None = None) -> Pl
     return Plan(location, tuple(writes[p] for p in sorted(writes)), removals)
 
 
-def _write_atomic(target: Path, content: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def apply_plan(plan: Plan) -> None:
     """Write and remove what *plan* says. OS errors become ExportError naming the path."""
     current = ""
@@ -159,7 +142,7 @@ def apply_plan(plan: Plan) -> None:
             current = str(plan.location / f.path)
             target = plan.location / f.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(target, f.content.encode("utf-8"), f.mode)
+            write_atomic(target, f.content.encode("utf-8"), f.mode, fsync=True)
         parents: set[Path] = set()
         for rel in plan.removals:
             current = str(plan.location / rel)

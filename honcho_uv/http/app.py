@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from honcho_uv.errors import HuError, InvalidOption, StateError
+from honcho_uv.errors import HTTP_STATUS_CODES, HuError, InternalError, InvalidOption, RequestRefused, StateError
 from honcho_uv.http import handlers_pids, handlers_processes, handlers_streams
 from honcho_uv.http.binds import Bind, Listener, bind_socket, check_policy, parse_bind
 from honcho_uv.http.context import CTX, Context
@@ -37,16 +37,13 @@ from honcho_uv.http.limits import LIMITS, ConnectionGuard, Limits
 from honcho_uv.http.security import Policy, security_middleware
 from honcho_uv.http.streams import FeedRegistry
 from honcho_uv.http.wire import MAX_BODY_BYTES, error_body
-from honcho_uv.logbuffer import LogBuffer
+from honcho_uv.console.logbuffer import LogBuffer
 
 __all__ = ["HttpHandler", "build_app"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 408: "request_timeout", 413: "body_too_large",
-               415: "unsupported_media_type", 431: "headers_too_large"}
 
 
 @web.middleware
@@ -64,14 +61,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except HuError as exc:
         status = exc.http_status if 400 <= exc.http_status < 600 else 400
-        if isinstance(exc, InvalidOption):
-            status = 400
         return web.json_response(error_body(exc.code, str(exc)), status=status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        response = web.json_response(error_body(_HTTP_CODES.get(exc.status, "http_error"), message),
+        response = web.json_response(error_body(HTTP_STATUS_CODES.get(exc.status, RequestRefused.code), message),
                                      status=exc.status)
         for header in ("WWW-Authenticate", "Allow"):
             if header in exc.headers:
@@ -84,7 +79,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(error_body("bad_request", "the request body could not be read"), status=400)
     except Exception:
         log.exception("internal error in %s %s", request.method, request.path)
-        return web.json_response(error_body("internal_error", "internal error (logged by the server)"), status=500)
+        return web.json_response(error_body(InternalError.code, "internal error (logged by the server)"), status=500)
 
 
 def build_app(context: Context, limits: Limits | None = None) -> web.Application:

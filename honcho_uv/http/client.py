@@ -5,8 +5,9 @@ with a bearer ``token``), and turns failures into :class:`~honcho_uv.errors.HuEr
 
 * nothing listening (no socket file, connection refused) -> :class:`NotRunning`;
 * an error body ``{"error": code, "message": ...}`` -> the HuError class of that code
-  (``unknown_process`` -> UnknownProcess, ``state_conflict`` -> StateError, ...), with the
-  server's message; anything else -> :class:`ControlError`.
+  (:data:`honcho_uv.errors.WIRE_ERRORS`: ``unknown_process`` -> UnknownProcess,
+  ``unauthorized`` -> Unauthorized, ...), with the server's message; an unknown code or a
+  body that is not ours -> :class:`ControlError`.
 """
 
 from __future__ import annotations
@@ -17,38 +18,19 @@ from typing import Any
 
 import aiohttp
 
-from honcho_uv.errors import (
-    ConfigError,
-    ControlError,
-    HuError,
-    NotRunning,
-    SpawnError,
-    StateError,
-    UnknownProcess,
-)
+from honcho_uv.errors import WIRE_ERRORS, ConfigError, ControlError, HuError, NotRunning
 
 __all__ = ["Client", "error_from_body"]
 
-_ERRORS: dict[str, type[HuError]] = {
-    "unknown_process": UnknownProcess,
-    "state_conflict": StateError,
-    "spawn_error": SpawnError,
-    "invalid_option": ConfigError,
-    "config_error": ConfigError,
-}
 CALL_TIMEOUT_S = 120.0
 
 
 def error_from_body(status: int, body: Any) -> HuError:
     """The HuError for an error response (*body* parsed, or the raw text)."""
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        cls = _ERRORS.get(body["error"], ControlError)
-        message = str(body.get("message") or body["error"])
-    else:
-        cls, message = ControlError, f"HTTP {status}: {str(body)[:200]}"
-    error = cls(message)
-    error.http_status = status
-    return error
+        cls = WIRE_ERRORS.get(body["error"], ControlError)
+        return cls.from_wire(str(body.get("message") or body["error"]))
+    return ControlError(f"HTTP {status}: {str(body)[:200]}")
 
 
 class Client:

@@ -8,11 +8,11 @@ from aiohttp import web
 
 from honcho_uv._version import __version__
 from honcho_uv.errors import UnknownProcess
+from honcho_uv.core.process import Process
+from honcho_uv.core.supervisor import Supervisor
 from honcho_uv.http.context import ctx, settle
-from honcho_uv.http.describe import describe_instance
 from honcho_uv.http.handlers_processes import checked_signal
-from honcho_uv.http.wire import int_id, ok, read_json, template_name
-from honcho_uv.process import Process
+from honcho_uv.http.wire import describe_instance, int_id, ok, read_json, template_name
 
 __all__ = ["routes"]
 
@@ -25,8 +25,8 @@ def _process(request: web.Request) -> Process:
     return process
 
 
-def _job_of(request: web.Request, process: Process):  # type: ignore[no-untyped-def]
-    return next((j for j in ctx(request).manager.jobs() if j.name == process.template.name), None)
+def _supervisor_of(request: web.Request, process: Process) -> Supervisor:
+    return ctx(request).manager.supervisor(process.template.name)
 
 
 async def ping(request: web.Request) -> web.Response:
@@ -39,13 +39,13 @@ async def version(request: web.Request) -> web.Response:
 
 async def list_pids(request: web.Request) -> web.Response:
     manager = ctx(request).manager
-    jobs = {j.name: j for j in manager.jobs()}
-    return web.json_response({"pids": [describe_instance(p, jobs.get(p.template.name)) for p in manager.list()]})
+    return web.json_response({"pids": [describe_instance(p, manager.supervisor(p.template.name))
+                                       for p in manager.list()]})
 
 
 async def get_pid(request: web.Request) -> web.Response:
     process = _process(request)
-    info = describe_instance(process, _job_of(request, process))
+    info = describe_instance(process, _supervisor_of(request, process))
     info["stats"] = process.stats()
     return web.json_response(info)
 

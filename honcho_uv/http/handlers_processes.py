@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from honcho_uv.errors import InvalidOption, UnknownProcess
+from honcho_uv.errors import InvalidOption
 from honcho_uv.http.context import ctx, require_exec, settle
-from honcho_uv.http.describe import describe_instance, describe_job
-from honcho_uv.http.wire import BadRequest, instance_name, ok, read_json, template_name
-from honcho_uv.models import MAX_NUMPROCESSES, ProcessTemplate, parse_signal
+from honcho_uv.errors import BadRequest
+from honcho_uv.http.wire import describe_instance, describe_template, instance_name, ok, read_json, template_name
+from honcho_uv.models import ProcessTemplate, parse_signal
 
 __all__ = ["ALLOWED_SIGNALS", "checked_signal", "routes"]
 
@@ -39,7 +39,7 @@ def checked_signal(body: dict[str, Any]) -> int:
 
 async def list_processes(request: web.Request) -> web.Response:
     manager = ctx(request).manager
-    return web.json_response({"processes": [describe_job(job) for job in manager.jobs()]})
+    return web.json_response({"processes": [describe_template(manager, sup) for sup in manager.jobs()]})
 
 
 async def add_process(request: web.Request) -> web.Response:
@@ -58,9 +58,8 @@ async def add_process(request: web.Request) -> web.Response:
 
 
 async def get_process(request: web.Request) -> web.Response:
-    name = template_name(request)
-    job = _job(request, name)
-    return web.json_response(describe_job(job))
+    manager = ctx(request).manager
+    return web.json_response(describe_template(manager, manager.supervisor(template_name(request))))
 
 
 async def update_process(request: web.Request) -> web.Response:
@@ -111,23 +110,8 @@ async def scale_process(request: web.Request) -> web.Response:
     n = body.get("n", body.get("scale"))
     if not isinstance(n, (int, str)) or isinstance(n, bool):
         raise BadRequest('expected {"n": 3} or {"n": "+1"}')
-    _check_scale(_job(request, name).wanted, n)
-    count = ctx(request).manager.scale(name, n)
+    count = ctx(request).manager.scale(name, n)  # InvalidOption (400) past MAX_NUMPROCESSES
     return ok(name=name, numprocesses=count)
-
-
-def _check_scale(current: int, n: int | str) -> None:
-    """Refuse a scale beyond :data:`MAX_NUMPROCESSES` before the Manager forks anything."""
-    text = str(n).strip()
-    digits = text.lstrip("=+-")
-    if len(digits) > 7 or not digits.isascii() or not digits.isdigit():
-        if digits.isascii() and digits.isdigit():
-            raise BadRequest(f"at most {MAX_NUMPROCESSES} instances")
-        return  # not a count at all: the Manager's own message (400)
-    value = int(digits)
-    target = current + value if text.startswith("+") else value
-    if target > MAX_NUMPROCESSES:
-        raise BadRequest(f"at most {MAX_NUMPROCESSES} instances, asked for {target}")
 
 
 async def signal_process(request: web.Request) -> web.Response:
@@ -139,17 +123,10 @@ async def signal_process(request: web.Request) -> web.Response:
 
 async def process_pids(request: web.Request) -> web.Response:
     name = template_name(request)
-    job = _job(request, name)
-    alive = [job.instances[n] for n in sorted(job.instances) if job.instances[n].alive]
+    sup = ctx(request).manager.supervisor(name)
+    alive = sup.alive()
     return web.json_response({"name": name, "pids": [p.id for p in alive],
-                              "processes": [describe_instance(p, job) for p in alive]})
-
-
-def _job(request: web.Request, name: str) -> Any:
-    for job in ctx(request).manager.jobs():
-        if job.name == name:
-            return job
-    raise UnknownProcess(f"no process named {name!r}")
+                              "processes": [describe_instance(p, sup) for p in alive]})
 
 
 def routes() -> list[web.RouteDef]:

@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from honcho_uv.errors import StateError, UnknownProcess
+from honcho_uv.errors import BadRequest, StateError, UnknownProcess
 from honcho_uv.http.context import ctx
 from honcho_uv.http.limits import read_body
 from honcho_uv.http.streams import serve_feed
-from honcho_uv.http.wire import BadRequest, MAX_BODY_BYTES, instance_name, int_id, ok, read_json, template_name
-from honcho_uv.logbuffer import LogLine
+from honcho_uv.http.wire import MAX_BODY_BYTES, instance_name, int_id, ok, read_json, template_name
+from honcho_uv.console.logbuffer import LogLine
 
 __all__ = ["routes"]
 
@@ -77,17 +77,13 @@ async def output_stream(request: web.Request) -> web.StreamResponse:
     def on_output(label: str, msg: dict[str, Any]) -> None:
         feed.put(msg["data"])
 
-    def on_exit(evtype: str, msg: dict[str, Any]) -> None:
-        if msg.get("pid") == pid:
-            feed.close()
-
-    process.monitor_io(label, on_output)
-    context.manager.events.subscribe("exit", on_exit)
+    # The stream ends when the process's output has ended: told by the OutputBus directly,
+    # not by an exit event a full event queue could drop.
+    process.monitor_io(label, on_output, on_end=feed.close)
     try:
         return await serve_feed(request, feed, "output")
     finally:
         process.unmonitor_io(label, on_output)
-        context.manager.events.unsubscribe("exit", on_exit)
         context.feeds.discard(feed)
 
 

@@ -34,9 +34,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from honcho_uv.errors import TooManyConnections
+
 __all__ = ["LIMITS", "ConnectionGuard", "Limits", "QuietBadRequests", "read_body"]
 
-_REFUSAL_BODY = json.dumps({"error": "too_many_connections", "message": "too many open connections; retry later"})
+_REFUSAL_BODY = json.dumps({"error": TooManyConnections.code, "message": "too many open connections; retry later"})
 _REFUSAL = (
     "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
     f"Retry-After: 1\r\nContent-Length: {len(_REFUSAL_BODY)}\r\n\r\n{_REFUSAL_BODY}"

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from honcho_uv.http.binds import is_loopback_host
-from honcho_uv.http.wire import Forbidden
+from honcho_uv.errors import Forbidden
 
 __all__ = ["Policy", "peer_uid", "security_middleware", "transport_of"]
 

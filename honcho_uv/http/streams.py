@@ -2,13 +2,11 @@
 
 Guarantees:
 
-* the producer side (:meth:`Feed.put`) is synchronous, O(1) and never blocks: it is called
-  from the Manager's output sink, event and stats listeners, so a slow HTTP client can never
-  slow the console, the Manager or another client;
-* each feed is bounded (items and bytes); when full, the **oldest** items are dropped and
-  counted in ``dropped``; the count is reported in-band (a ``dropped`` event on websocket and
-  SSE; raw byte streams have no side channel and the count is only logged);
-* a subscriber that keeps up loses nothing;
+* each subscriber has its own :class:`~honcho_uv.core.feed.Feed` (bounded, drop-oldest, a
+  producer side that never blocks), so a slow HTTP client can never slow the console, the
+  Manager or another client, and a subscriber that keeps up loses nothing;
+* what a feed dropped is reported in-band (a ``dropped`` event on websocket and SSE; raw
+  byte streams have no side channel and the count is only logged);
 * every response ends when the client goes away, when the feed closes (the subject is gone)
   or when the server stops (:meth:`FeedRegistry.close_all`).
 
@@ -20,13 +18,14 @@ chunked body (raw bytes for output, newline-delimited JSON for events and stats)
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from honcho_uv.core.feed import Feed
 
 __all__ = ["Feed", "FeedRegistry", "serve_feed"]
 
@@ -39,101 +38,6 @@ HEARTBEAT_S = 15.0
 #: writing 200 times a second that work took the console's share of the GIL. A line that
 #: follows a quiet spell is still written at once.
 COALESCE_S = 0.02
-DEFAULT_MAX_ITEMS = 4096
-DEFAULT_MAX_BYTES = 8 << 20
-
-
-class Feed:
-    """A bounded drop-oldest queue for one subscriber.
-
-    Invariants: ``len(_items) <= max_items``; ``_bytes`` is the byte size of queued bytes items
-    and stays <= ``max_bytes`` except for a single item larger than it; each drop increments
-    ``dropped``.
-
-    Waiting is cheap because a busy stream wakes its server thousands of times a second (50
-    subscribers of a chatty process): a wait is one future, and the heartbeat timeout is one
-    timer per feed, re-armed only when it fires early (not an ``asyncio.wait_for`` task and
-    timer per wait).
-    """
-
-    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS, max_bytes: int = DEFAULT_MAX_BYTES):
-        self.max_items = max_items
-        self.max_bytes = max_bytes
-        self._items: collections.deque[Any] = collections.deque()
-        self._bytes = 0
-        # Invariant: _waiter is the pending future of the one batch() waiting, else None;
-        # _timer (if any) fires at or before _deadline, the end of that wait's timeout.
-        self._waiter: asyncio.Future[None] | None = None
-        self._deadline = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self.dropped = 0
-        self.delivered = 0
-        self.closed = False
-
-    def put(self, item: Any) -> None:
-        if self.closed:
-            return
-        self._items.append(item)
-        if isinstance(item, bytes):
-            self._bytes += len(item)
-        while len(self._items) > 1 and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
-            old = self._items.popleft()
-            if isinstance(old, bytes):
-                self._bytes -= len(old)
-            self.dropped += 1
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            return  # nobody waits: the next wait arms a timer again
-        loop = waiter.get_loop()
-        if loop.time() >= self._deadline:
-            waiter.set_result(None)
-        else:
-            self._timer = loop.call_at(self._deadline, self._on_timer)
-
-    async def batch(self, timeout: float) -> list[Any]:
-        """Everything queued (waiting up to *timeout*; ``[]`` on timeout).
-
-        Raises:
-            EOFError: the feed is closed and drained.
-        """
-        if not self._items:
-            if self.closed:
-                raise EOFError
-            loop = asyncio.get_running_loop()
-            self._waiter = loop.create_future()
-            self._deadline = loop.time() + timeout
-            if self._timer is None:
-                self._timer = loop.call_at(self._deadline, self._on_timer)
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-            if not self._items:
-                if self.closed:
-                    raise EOFError
-                return []
-        items = list(self._items)
-        self._items.clear()
-        self._bytes = 0
-        self.delivered += len(items)
-        return items
-
-    def close(self) -> None:
-        """End the feed: a waiting :meth:`batch` returns (what is queued, then EOFError)."""
-        self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._wake()
 
 
 class FeedRegistry:

@@ -1,4 +1,4 @@
-"""The JSON wire format of the HTTP API: bodies in, objects and errors out.
+"""The JSON wire format of the HTTP API: bodies in, objects and errors out. The only JSON views.
 
 Guarantees:
 
@@ -7,25 +7,33 @@ Guarantees:
 * malformed JSON, JSON nested deeper than :data:`MAX_JSON_DEPTH` and a body that is not an
   object all give :class:`BadRequest` (400), never a 500;
 * every error body is ``{"error": code, "message": text}`` (:func:`error_body`);
-* names from the URL are checked against the Procfile grammar before any lookup.
+* names from the URL are checked against the Procfile grammar before any lookup;
+* the views of templates and instances (:func:`describe_template`, :func:`describe_instance`)
+  are built here from the core's plain-data snapshots, and never include an environment.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from honcho_uv.errors import HuError, InvalidOption
+from honcho_uv.errors import BadRequest, InvalidOption
 from honcho_uv.http.limits import read_body
-from honcho_uv.procfile import split_instance_name, validate_name
+from honcho_uv.models import split_instance_name, validate_name
+
+if TYPE_CHECKING:
+    from honcho_uv.core.manager import Manager
+    from honcho_uv.core.process import Process
+    from honcho_uv.core.supervisor import Supervisor
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_JSON_DEPTH",
-    "BadRequest",
-    "Forbidden",
+    "describe_instance",
+    "describe_template",
     "error_body",
     "instance_name",
     "int_id",
@@ -36,20 +44,6 @@ __all__ = [
 
 MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32
-
-
-class BadRequest(HuError):
-    """The request itself is malformed (400)."""
-
-    code = "bad_request"
-    http_status = 400
-
-
-class Forbidden(HuError):
-    """The request is understood and refused (403)."""
-
-    code = "forbidden"
-    http_status = 403
 
 
 def error_body(code: str, message: str) -> dict[str, str]:
@@ -125,3 +119,23 @@ def int_id(request: web.Request, key: str = "id") -> int:
     if not text.isdigit() or len(text) > 18:
         raise BadRequest(f"invalid process id {text[:30]!r} (expected digits)")
     return int(text)
+
+
+def describe_instance(process: Process, sup: Supervisor | None = None) -> dict[str, Any]:
+    """An instance: its description (``id``, ``name``, ``os_pid``...; ``pid`` is the internal
+    id), its state and its template's restart count."""
+    info: dict[str, Any] = {"pid": process.id, **asdict(process.describe())}
+    if process.alive:
+        info["state"] = "STOPPING" if process.requested_stop else "RUNNING"
+    else:
+        info["state"] = sup.state.value if sup is not None else "STOPPED"
+    info["restarts"] = sup.restarts if sup is not None else 0
+    return info
+
+
+def describe_template(manager: Manager, sup: Supervisor) -> dict[str, Any]:
+    """A template (env names only), its state and counts, and its instances."""
+    data = manager.get_process_info(sup.name)
+    data["instances"] = [describe_instance(sup.instances[n], sup) for n in sorted(sup.instances)]
+    data["os_pids"] = [p.os_pid for p in sup.alive()]
+    return data

@@ -57,7 +57,7 @@ def test_control_commands_against_hu_start(tmp_path, spawn):
     unknown = hu("stop", "nope", sock=sock)
     assert unknown.returncode == 1 and unknown.stderr == "hu: no process named 'nope'\n"
     sent = hu("send", "web.1", "hello", sock=sock)
-    assert sent.returncode == 1 and "stdin is not redirected" in sent.stderr
+    assert sent.returncode == 1 and "has no stdin" in sent.stderr
 
     assert hu("quit", sock=sock).returncode == 0
     assert hu_start.proc.wait(15) == 0, "hu quit makes hu start exit 0"

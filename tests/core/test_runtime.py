@@ -14,11 +14,11 @@ import psutil
 import pytest
 
 from honcho_uv import FlappingInfo, Manager
-from honcho_uv.stats import sample_process
+from honcho_uv.core.stats import StatsSampler
 from tests.conftest import carriers, tree, until
 from tests.core.util import EventLog, Output
 
-STAT_KEYS = {"mem_info1", "mem_info2", "cpu", "mem", "ctime", "pid", "username", "nice", "cmdline", "children"}
+STAT_KEYS = {"mem_info1", "mem_info2", "cpu", "mem", "ctime", "os_pid", "username", "nice", "cmdline", "children"}
 
 
 def catch_loop_errors() -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def test_process_monitor_and_unmonitor(run, env) -> None:
             got: list[tuple[str, dict[str, Any]]] = []
             listener = lambda event, msg: got.append((event, msg))  # noqa: E731
             process.monitor(listener)
-            assert process._stats is not None and process._stats._timer is not None
+            assert process.id in m.bus.sampled()
             await until(lambda: len(got) >= 3)
             event, msg = got[-1]
             assert event == "stat" and STAT_KEYS <= set(msg)
@@ -68,9 +68,9 @@ def test_process_monitor_and_unmonitor(run, env) -> None:
             assert msg["mem_info1"] > 0 and msg["mem_info2"] >= msg["mem_info1"]
             assert msg["username"] == psutil.Process().username() and msg["cmdline"].startswith("python")
             assert len(msg["children"]) == 2 and all(STAT_KEYS <= set(c) for c in msg["children"])
-            assert all(c["pid"] != process.os_pid for c in msg["children"])  # raw os pids of the children
+            assert all(c["os_pid"] != process.os_pid and "pid" not in c for c in msg["children"])
             process.unmonitor(listener)
-            assert process._stats._timer is None  # the timer runs only while someone subscribes
+            assert not m.bus.sampled()  # the timer runs only while someone subscribes
             count = len(got)
             await asyncio.sleep(0.3)
             assert len(got) == count
@@ -93,7 +93,7 @@ def test_manager_monitor_covers_later_instances(run, env) -> None:
             m.scale("w", 2)
             await until(lambda: seen.get("w.1", 0) >= 2 and seen.get("w.2", 0) >= 2)
             m.unmonitor("w", listener)
-            assert all(p._stats is None or p._stats._timer is None for p in m.list("w"))
+            assert not m.bus.sampled()
             summary = m.stats("w")
             assert summary["name"] == "w" and len(summary["stats"]) == 2 and summary["mem_info1"] > 0
 
@@ -111,11 +111,11 @@ def test_process_exiting_mid_sample_never_raises(run, env) -> None:
             got: list[Any] = []
             process.monitor(lambda event, msg: got.append(msg))
             await until(lambda: m.get_process_status("short")["state"] == "EXITED")
-            assert process._stats is None or process._stats._timer is None
+            assert process.id not in m.bus.sampled()
             assert process.stats() is None
             assert got  # it was sampled while alive
         assert errors == []
-        assert sample_process(2**22 + 12345) is None  # no such pid: None, no exception
+        assert StatsSampler().sample(2**22 + 12345) is None  # no such pid: None, no exception
 
     run(main())
 

@@ -126,7 +126,7 @@ def test_write_without_redirect_input_is_a_state_error(run, env) -> None:
         async with Manager() as m:
             m.add_process("p", sys.executable, args=tree()[1:], env=env)
             await until(lambda: m.list("p"))
-            with pytest.raises(StateError, match="stdin is not redirected"):
+            with pytest.raises(StateError, match="has no stdin"):
                 m.get_process("p.1").write(b"x")
             with pytest.raises(StateError):
                 m.get_process("p.1").writelines([b"x"])

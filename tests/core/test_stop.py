@@ -121,7 +121,7 @@ def test_orphan_zombies_the_reaper_had_not_reached_are_reaped_at_stop(run, env, 
     """CI regression: members of a stopped tree re-parented to us as zombies while the Reaper
     thread still waited on the loop's own children, and stayed zombies once the Manager
     released the Reaper. Here the Reaper never reaches them at all; stop must reap them."""
-    from honcho_uv.reaper import Reaper
+    from honcho_uv.core.reaper import Reaper
 
     monkeypatch.setattr(Reaper, "_consider", lambda self, pid: time.sleep(0.05))
 
@@ -142,21 +142,22 @@ def test_reap_adopted_zombies_reaps_orphans_and_leaves_our_own_children() -> Non
     """The sweep itself, with no Manager (so no Reaper thread reaps anything meanwhile)."""
     import subprocess
 
-    from honcho_uv import _tree
+    from honcho_uv.core.procfs import ProcessTable
+    from honcho_uv.core.reaper import reap_adopted_zombies, set_subreaper
 
-    assert _tree.set_subreaper(True)
+    assert set_subreaper(True)
     try:
         # An orphan in its own session that exits at once: re-parented to us, then a zombie.
         orphan = int(subprocess.run(["sh", "-c", "setsid sh -c 'exit 0' & echo $!"], check=True,
                                     capture_output=True, text=True).stdout)
         ours = subprocess.Popen(["true"])  # our own child in our session: its owner reaps it
         wait_for(lambda: {orphan, ours.pid} <= {z.pid for z in zombie_children()}, 5, "both are zombies")
-        assert _tree.reap_adopted_zombies() >= 1
+        assert reap_adopted_zombies(ProcessTable()) >= 1
         zombies = {z.pid for z in zombie_children()}
         assert orphan not in zombies and ours.pid in zombies
         assert ours.wait(5) == 0
     finally:
-        _tree.set_subreaper(False)
+        set_subreaper(False)
 
 
 @pytest.mark.linux_only

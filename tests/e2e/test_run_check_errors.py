@@ -120,7 +120,7 @@ def test_check_lists_types_or_every_problem(app):
         ({"Procfile": "web: x\n"}, ["start", "db"], b"hu: process: no process type 'db'"),
         ({"Procfile": "web: x\n"}, ["start", "-e", "nope.env"], b"nope.env: env file does not exist"),
         ({"Procfile": "web: x\n"}, ["start", "-p", "http"], b"hu: --port: port must be a number"),
-        ({"Procfile": "web: x\n", ".env": "PORT=99999\n"}, ["start"], b".env: PORT: port must be between"),
+        ({"Procfile": "web: x\n", ".env": "PORT=99999\n"}, ["start"], b"hu: .env:1: PORT: port must be between"),
         ({"Procfile": ""}, ["start"], b"hu: Procfile: no processes defined"),
         ({"Procfile": "web: x\n"}, ["start", "--flapping", "a,b"], b"hu: flapping: expected"),
     ],

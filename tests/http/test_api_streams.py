@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from httpkit import TICKER, serve, until
-from honcho_uv.http.streams import Feed
+from honcho_uv.core.feed import Feed
 
 
 async def _web(api, **settings):

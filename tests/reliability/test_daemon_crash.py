@@ -78,7 +78,7 @@ def test_t16_kill_9_leftovers_are_stopped_by_the_next_start(daemons):
         assert f"stopping leftovers of a crashed daemon (pid {first.pid})" in log
         for name in ("quiet.1", "tree.1", "stubborn.1"):
             assert name in log
-        assert "leftover stubborn.1: 1 process(es) still alive after 0.3s: SIGKILL" in log
+        assert "leftover stubborn.1 did not stop within 0.3s of SIGTERM: sending SIGKILL" in log
         assert f"leftover web.1: pid {stranger.pid} now belongs to another process" in log
 
         assert stranger.poll() is None and not signals.exists(), "a stranger with a recycled pid was signalled"

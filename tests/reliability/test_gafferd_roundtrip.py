@@ -9,7 +9,7 @@ import signal
 
 from rel_daemon import PY, daemons, wait_for  # noqa: F401
 
-from honcho_uv.environ import parse_env_text
+from honcho_uv.procfile.dotenv import parse_env_text
 
 DOTENV = """\
 SPACE="a b  c"

@@ -11,7 +11,7 @@ import time
 import psutil
 from rel_daemon import PY, daemons, get, wait_for  # noqa: F401
 
-from honcho_uv import stats as stats_module
+from honcho_uv.core.stats import StatsSampler
 
 FORKER = (
     "import os, time\n"
@@ -27,7 +27,7 @@ FORKER = (
 )
 
 def _check_sample(sample: dict, ncpu: int) -> None:
-    assert sample["pid"] is not None and sample.get("create_time") is not None, sample  # gone ones are omitted
+    assert sample["os_pid"] is not None and sample.get("create_time") is not None, sample  # gone ones are omitted
     cpu = sample.get("cpu")
     assert cpu is None or 0.0 <= cpu <= 100.0 * ncpu, sample
     for child in sample.get("children", []):
@@ -91,12 +91,12 @@ def test_t17_inaccessible_fields_are_null_and_vanished_pids_none(monkeypatch):
     platform = psutil._psplatform.Process  # below psutil's oneshot cache: as /proc would refuse
     monkeypatch.setattr(platform, "memory_info", denied)
     monkeypatch.setattr(platform, "uids", denied)
-    sample = stats_module.sample_process(proc.pid, proc.create_time())
+    sample = StatsSampler().sample(proc.pid, proc.create_time())
     assert sample is not None
     assert sample["mem_info1"] is None and sample["mem_info2"] is None and sample["username"] is None
     assert sample["cpu"] is not None and sample["create_time"] == proc.create_time()
     # a recycled pid (create time mismatch) and a vanished pid both give None, never raise
-    assert stats_module.sample_process(proc.pid, proc.create_time() - 1000.0) is None
+    assert StatsSampler().sample(proc.pid, proc.create_time() - 1000.0) is None
     gone = psutil.Popen(["true"])
     gone.wait()
-    assert stats_module.sample_process(gone.pid, None) is None
+    assert StatsSampler().sample(gone.pid, None) is None

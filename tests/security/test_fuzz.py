@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seckit import serve
-from honcho_uv.environ import parse_env_text, parse_formation, resolve_formation
+from honcho_uv.procfile.dotenv import parse_env_text
+from honcho_uv.procfile.formation import parse_formation, resolve_formation
 from honcho_uv.errors import HuError
 from honcho_uv.models import ProcessTemplate
 from honcho_uv.procfile import check_procfile, parse_procfile, split_instance_name, validate_name
@@ -124,7 +125,7 @@ def test_env_text_parser(value):
 
 
 def test_env_files_load_path_on_generated_files(tmp_path):
-    from honcho_uv.environ import load_env_files
+    from honcho_uv.procfile.dotenv import load_env_files
 
     @FUZZ
     @given(st.binary(max_size=400) | st.sampled_from([v.encode() for v in ADVERSARIAL]))

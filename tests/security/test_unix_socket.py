@@ -21,7 +21,7 @@ import pytest
 from seckit import hu_env, serve
 from honcho_uv.errors import ConfigError, StateError
 from honcho_uv.http import HttpHandler, binds, security
-from honcho_uv.manager import Manager
+from honcho_uv.core.manager import Manager
 from honcho_uv.rundir import runtime_dir
 
 

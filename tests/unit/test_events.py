@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from honcho_uv.events import EventEmitter, EventQueue
+from honcho_uv.core.events import EventEmitter, EventQueue
 
 
 class Recorder:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from honcho_uv.logbuffer import LogBuffer
+from honcho_uv.console.logbuffer import LogBuffer
 
 
 def feed(buf: LogBuffer, name: str, data: bytes) -> None:

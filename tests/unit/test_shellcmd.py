@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from honcho_uv.shellcmd import exec_command, is_simple_command
+from honcho_uv.procfile.shellcmd import exec_command, is_simple_command
 
 
 @pytest.mark.parametrize(

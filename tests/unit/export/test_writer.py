@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from export_fixtures import fixed_app
 
-from honcho_uv.environ import resolve_formation
+from honcho_uv.procfile.formation import resolve_formation
 from honcho_uv.errors import ExportError, InvalidOption
 from honcho_uv.export import build_context, export, get_exporter, plan_export
 from honcho_uv.export.base import ExportFile, marker

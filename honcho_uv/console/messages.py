@@ -1,0 +1,40 @@
+"""Manager events -> the system lines the console (and the daemon's log) show."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+__all__ = ["describe_event", "signal_name"]
+
+
+def describe_event(event: str, msg: dict[str, Any]) -> str | None:
+    """The system line for a Manager event, or None for events the console does not show."""
+    instance = msg.get("instance") or msg.get("name")
+    if event == "spawn":
+        return f"{instance} started (pid={msg.get('os_pid')})"
+    if event == "exit":
+        sig = msg.get("term_signal")
+        how = f"signal {signal_name(sig)}" if sig else f"code {msg.get('exit_status')}"
+        if msg.get("requested"):
+            return f"{instance} stopped ({how})"
+        return f"{instance} exited with {how}"
+    if event == "spawn_error":
+        return f"{msg.get('error')}"
+    if event == "backoff":
+        return f"{msg.get('name')} is restarting too fast: retry {msg.get('retries')} after a pause"
+    if event == "fatal":
+        return f"{msg.get('name')} keeps crashing: gave up (FATAL)"
+    if event == "retry":
+        return f"{msg.get('name')} retrying (retry {msg.get('retries')})"
+    if event == "escalate":
+        return str(msg.get("message"))
+    return None
+
+
+def signal_name(sig: Any) -> str:
+    """``15`` -> ``SIGTERM`` (or the number as text if it names no signal)."""
+    try:
+        return signal.Signals(int(sig)).name
+    except (TypeError, ValueError):
+        return str(sig)

@@ -1,0 +1,145 @@
+"""The console writer: byte chunks to a file descriptor from a thread, in order, in batches.
+
+Writing happens in a thread doing blocking ``os.write`` calls, so:
+
+* the event loop never blocks on a slow terminal or a stalled pipe reader;
+* we never set O_NONBLOCK on a descriptor shared with the user's shell;
+* writes are batched: everything queued is joined and written with one call;
+* backpressure is per source (a process): when more than :data:`HIGH_WATER_BYTES` of one
+  source's output waits, ``on_pressure(source, True)`` asks the owner to stop reading that
+  process (it blocks in ``write``: nothing is lost), and ``on_pressure(source, False)`` comes
+  once it drops below :data:`LOW_WATER_BYTES`. Per process, not global, so a quiet process is
+  never held up by a noisy one (a global pause starved whichever pipe the loop happened to
+  read last). Memory is bounded by about HIGH + one read per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+__all__ = ["HIGH_WATER_BYTES", "LOW_WATER_BYTES", "ConsoleWriter"]
+
+HIGH_WATER_BYTES = 1 << 20
+LOW_WATER_BYTES = 256 << 10
+
+
+class ConsoleWriter:
+    """Writes byte chunks to *fd* from a thread, in order, in batches.
+
+    Each chunk is written on behalf of a *source* (a process id, or None for hu's own lines).
+    ``on_pressure(source, True)`` is called at once (on the loop) when more than *high* bytes
+    of that source are queued or being written, ``on_pressure(source, False)`` once they drop
+    below *low*; the None source is never held back. ``on_broken()`` is called once if the
+    reader went away (EPIPE). :meth:`close` drains what is queued, then ends the thread.
+    """
+
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, *,
+                 on_pressure: Callable[[Hashable, bool], None], on_broken: Callable[[], None],
+                 high: int = HIGH_WATER_BYTES, low: int = LOW_WATER_BYTES):
+        self._fd = fd
+        self._loop = loop
+        self._on_pressure = on_pressure
+        self._on_broken = on_broken
+        self._high, self._low = high, low
+        self._cond = threading.Condition()
+        # Invariants (under _cond): _outstanding[s] is the bytes of source s queued or in the
+        # batch being written (entries at 0 are removed); _batch[s] is the part of it queued
+        # since the thread last took a batch; _held holds the sources reported as pressured.
+        self._chunks: list[bytes] = []
+        self._outstanding: dict[Hashable, int] = {}
+        self._batch: dict[Hashable, int] = {}
+        self._held: set[Hashable] = set()
+        self._closing = False
+        self.broken = False
+        self.written = 0  # bytes written so far (read by close() to tell progress from a stall)
+        self._thread = threading.Thread(target=self._run, name="hu-console", daemon=True)
+        self._thread.start()
+
+    def write(self, chunks: Iterable[bytes], source: Hashable = None) -> None:
+        if self.broken:
+            return
+        with self._cond:
+            size = 0
+            for chunk in chunks:
+                self._chunks.append(chunk)
+                size += len(chunk)
+            self._outstanding[source] = self._outstanding.get(source, 0) + size
+            self._batch[source] = self._batch.get(source, 0) + size
+            hold = source is not None and source not in self._held and self._outstanding[source] > self._high
+            if hold:
+                self._held.add(source)
+            self._cond.notify()
+        if hold:
+            self._on_pressure(source, True)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._chunks or self._closing)
+                if not self._chunks:
+                    return
+                data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+                self._chunks.clear()
+                taken, self._batch = self._batch, {}
+            if not self._write_all(data):
+                return
+            with self._cond:
+                for source, size in taken.items():
+                    left = self._outstanding.get(source, 0) - size
+                    if left > 0:
+                        self._outstanding[source] = left
+                    else:
+                        self._outstanding.pop(source, None)
+                    if source in self._held and left < self._low:
+                        self._held.discard(source)
+                        self._call(self._on_pressure, source, False)
+
+    def _write_all(self, data: bytes) -> bool:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self._fd, view)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                time.sleep(0.01)  # someone made our fd non-blocking; wait for room
+                continue
+            except OSError:
+                self.broken = True
+                with self._cond:
+                    self._chunks.clear()
+                    self._outstanding.clear()
+                    self._batch.clear()
+                self._call(self._on_broken)
+                return False
+            view = view[n:]
+            self.written += n
+        return True
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def close(self, stall_timeout: float = 1.0) -> None:
+        """Write everything queued, then end the thread.
+
+        Waits as long as the reader keeps reading; gives up once nothing could be written
+        for *stall_timeout* seconds (a stalled reader must not keep hu from exiting).
+        """
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        last = self.written
+        idle_since = time.monotonic()
+        while self._thread.is_alive():
+            self._thread.join(0.05)
+            if self.written != last:
+                last, idle_since = self.written, time.monotonic()
+            elif time.monotonic() - idle_since > stall_timeout:
+                return

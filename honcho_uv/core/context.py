@@ -1,0 +1,87 @@
+"""What a Supervisor may use, handed to it explicitly: the :class:`SupervisorContext`.
+
+The Manager builds one context and shares it with its Supervisors, in place of the mixins'
+"provided by the Manager" attributes of old: a Supervisor can be built and tested with any
+context (a fake spawner, a fake clock) and can reach nothing else of the Manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from honcho_uv.core.bus import OutputBus
+    from honcho_uv.core.clock import Clock
+    from honcho_uv.core.process import Process
+    from honcho_uv.core.procfs import ProcessTable
+    from honcho_uv.core.reaper import Reaper
+    from honcho_uv.core.spawn import Spawner
+    from honcho_uv.models import ExitStatus
+
+__all__ = ["SpawnTracker", "SupervisorContext", "stop_all"]
+
+
+class SpawnTracker:
+    """Counts spawns asked for and not finished, for ``Manager.wait_spawned``.
+
+    Invariant: ``pending`` >= 0; a pending start counts from the call that schedules it, each
+    instance from the moment its spawn is asked for; each is settled exactly once.
+    """
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def begin(self) -> None:
+        self.pending += 1
+
+    def end(self) -> None:
+        self.pending -= 1
+        if not self.pending:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait(self) -> None:
+        while self.pending:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+
+@dataclass(frozen=True)
+class SupervisorContext:
+    """What a Supervisor may use; built once by the Manager and shared by its Supervisors."""
+
+    loop: asyncio.AbstractEventLoop
+    clock: Clock
+    spawner: Spawner
+    bus: OutputBus
+    table: ProcessTable
+    reaper: Reaper | None
+    #: ``publish(event, template_name, process=None, **extra)``.
+    publish: Callable[..., None]
+    #: Runs a coroutine as a task owned (and awaited at stop) by the Manager.
+    own: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]
+    #: Told of every unexpected exit after the decision: ``(process, status, outcome)``.
+    report_exit: Callable[[Process, ExitStatus, str], None]
+    #: True while new processes may be spawned (started, not stopping).
+    accepting: Callable[[], bool]
+    #: Called when a pending retry ends (the Manager may have become idle).
+    check_idle: Callable[[], None]
+    next_id: Callable[[], int]
+    spawns: SpawnTracker
+    #: The Manager's index of live processes (id -> Process), kept by the Supervisors.
+    running: dict[int, Process] = field(default_factory=dict)
+    #: Sessions of detached launches: never taken for adopted orphans.
+    detached_sessions: set[int] = field(default_factory=set)
+
+
+async def stop_all(processes: list[Process]) -> None:
+    """Stop *processes* together: every stop signal goes out in one pass, then the exits are
+    awaited together."""
+    await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)

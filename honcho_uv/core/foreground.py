@@ -1,0 +1,108 @@
+"""The foreground lifecycle (foreman's rules), shared by ``hu start`` and ``hu run --with``.
+
+An :class:`~honcho_uv.core.hooks.ExitPolicy` that embedders can use too.
+
+DESIGN.md "Foreground lifecycle": the first unexpected exit stops the rest and its code
+becomes hu's (128+n for a signal death); ``--can-die`` types may exit alone; ``--restart``
+types restart under the flapping policy and count as exited once FATAL; when nothing is left
+running or scheduled hu exits with the first unexpected code, else 0. SIGINT/SIGTERM/SIGHUP
+stop everything and exit 130/143/129; a second SIGINT kills at once. USR1/USR2 are
+forwarded to every process group (as foreman does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from honcho_uv.core.manager import Manager
+from honcho_uv.models import ExitStatus
+
+__all__ = ["Foreground"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FORWARDED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
+
+
+class Foreground:
+    """Decides when a foreground hu stops and with which exit code.
+
+    Use as the Manager's ``exit_policy`` (:meth:`attach`); :meth:`install_signals` wires the
+    stop signals; ``await done`` gives the exit code once the Manager has stopped. *say* prints
+    a system line (the console's).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, say: Callable[[str], None], *, can_die: Iterable[str] = ()):
+        self.loop = loop
+        self.say = say
+        self.manager: Manager | None = None
+        self.can_die = set(can_die)
+        self.done: asyncio.Future[int] = loop.create_future()
+        self.first_unexpected: int | None = None
+        self.stopping = False
+
+    def attach(self, manager: Manager) -> None:
+        self.manager = manager
+        manager.exit_policy = self
+
+    def __call__(self, process: Any, status: ExitStatus, outcome: str) -> None:
+        if outcome in ("restart", "backoff"):
+            return
+        if self.first_unexpected is None:
+            self.first_unexpected = status.returncode
+        if outcome == "exited" and ("all" in self.can_die or process.template.name in self.can_die):
+            return
+        self.shutdown(status.returncode, f"{process.name} {status.describe()}")
+
+    def watch_idle(self) -> None:
+        """Exit once nothing is running or scheduled."""
+        assert self.manager is not None, "attach() first"
+        self.manager.on_idle(self._idle)
+
+    def _idle(self) -> None:
+        self.shutdown(self.first_unexpected or 0, "no process left running", quiet=True)
+
+    def install_signals(self) -> None:
+        for sig in STOP_SIGNALS:
+            self.loop.add_signal_handler(sig, self.on_stop_signal, sig)
+        for sig in FORWARDED_SIGNALS:
+            self.loop.add_signal_handler(sig, self.forward, sig)
+
+    def remove_signals(self) -> None:
+        for sig in (*STOP_SIGNALS, *FORWARDED_SIGNALS):
+            self.loop.remove_signal_handler(sig)
+
+    def on_stop_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        if self.stopping:
+            # A second Ctrl-C means "now"; repeated TERM/HUP (a supervisor's burst) change nothing.
+            if sig == signal.SIGINT:
+                self.say(f"{name} received again: killing all processes now")
+                assert self.manager is not None, "attach() first"
+                self.manager.kill_all()
+            return
+        self.shutdown(128 + sig, f"{name} received")
+
+    def forward(self, sig: int) -> None:
+        if self.manager is not None:
+            for process in self.manager.list():
+                process.send_signal(sig)
+            self.say(f"{signal.Signals(sig).name} forwarded to all processes")
+
+    def shutdown(self, code: int, reason: str, quiet: bool = False) -> None:
+        """Stop everything (once); ``done`` then resolves to *code*."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if not quiet:
+            # After the event lines already queued (the exit that caused this comes first).
+            self.loop.call_soon(self.say, f"{reason}: stopping all processes")
+        assert self.manager is not None, "attach() first"
+
+        def finished(_: Manager) -> None:
+            if not self.done.done():
+                self.done.set_result(code)
+
+        self.manager.stop(callback=finished)

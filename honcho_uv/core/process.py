@@ -1,0 +1,390 @@
+"""One OS process: spawn it with its pipes, read its output, write its stdin, stop it.
+
+Design note.
+
+* **Spawn** goes through the :class:`~honcho_uv.core.spawn.Spawner` it is given (``Popen`` +
+  pidfd by default), in a new session; stdin is ``/dev/null`` unless ``redirect_input``.
+* **Output.** We make the pipes ourselves (``os.pipe``, enlarged to 1 MiB where allowed) and
+  read them with ``connect_read_pipe``: the same pipe semantics on uvloop and stock asyncio,
+  chunks of up to 256 KiB handed as bytes to the :class:`~honcho_uv.core.bus.OutputBus`, and
+  ``pause_reading`` for lossless backpressure (the child blocks in ``write`` while hu stays
+  responsive). Whether to read is the bus's decision (:meth:`set_reading`).
+* **Exit.** The exit is reported (:meth:`wait` returns) once the child has exited and its
+  pipes reached EOF, or :data:`EXIT_OUTPUT_GRACE_S` after the exit when a grandchild keeps a
+  pipe open; such a pipe keeps being read until :meth:`close`.
+* **Stop** is :func:`honcho_uv.core.kill.terminate` on the child's group, the escapees of its
+  tree (one snapshot from the shared process table) and its own exit: it always awaits the
+  exit before returning, cancelled or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import psutil  # noqa: TC002 - only for the type of a stop snapshot
+
+from honcho_uv.core import kill
+from honcho_uv.core.snapshot import InstanceInfo, describe
+from honcho_uv.core.procfs import ProcessTable, create_time
+from honcho_uv.core.stdio import OutputProtocol, close_fds, make_pipes
+from honcho_uv.errors import SpawnError, StateError
+from honcho_uv.models import ExitStatus, ProcessTemplate
+
+if TYPE_CHECKING:
+    from honcho_uv.core.bus import OutputBus
+    from honcho_uv.core.reaper import Reaper
+    from honcho_uv.core.spawn import Child, Spawner
+
+__all__ = ["EXIT_OUTPUT_GRACE_S", "InstanceInfo", "Phase", "Process"]
+
+EXIT_OUTPUT_GRACE_S = 0.2
+
+
+class Phase(enum.Enum):
+    """Where a Process is in its one life (a restart makes a new Process)."""
+
+    NEW = "new"  # created; stdin writes are queued until the spawn
+    SPAWNING = "spawning"  # spawn in flight: a stop waits for it, then stops what it started
+    RUNNING = "running"  # the child runs (os_pid is known)
+    EXITED = "exited"  # the child exited; its output may still be draining
+    FAILED = "failed"  # the spawn failed or was refused: nothing ran
+
+
+class Process:
+    """A running (or finished) instance of a template, such as ``web.2``.
+
+    Attributes:
+        id: the Manager's internal id (``pid`` in events); unique, never reused.
+        number: the instance number (``web.2`` -> 2); kept across restarts.
+        os_pid: the OS pid once spawned.
+        requested_stop: set when hu asked this process to end (stop, restart, scale-down).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, id: int, template: ProcessTemplate, number: int,
+                 env: Mapping[str, str], *, spawner: Spawner, bus: OutputBus, table: ProcessTable,
+                 reaper: Reaper | None = None, now: Callable[[], float] = time.monotonic,
+                 on_escalate: Callable[[Process, str], None] | None = None):
+        self.loop = loop
+        self.id = id
+        self.template = template
+        self.number = number
+        self.env = dict(env)
+        self._spawner = spawner
+        self.bus = bus  # where output goes, and who decides about reading it
+        self._table = table
+        self._reaper = reaper
+        self._now = now
+        self._on_escalate = on_escalate
+        self.os_pid: int | None = None
+        self.create_time: float | None = None
+        self.started_at: float | None = None  # wall clock, for display
+        self.started_monotonic: float | None = None  # on the Manager's clock
+        self.requested_stop = False
+        self.phase = Phase.NEW
+        self._child: Child | None = None
+        # label -> read transport; entries are removed at EOF. Read while _reading.
+        self._pipes: dict[str, asyncio.ReadTransport] = {}
+        self._reading = True
+        self._connecting = False  # pipes are being connected: an exit report waits for them
+        self._stdin: asyncio.WriteTransport | None = None
+        # stdin writes made before the spawn finished, flushed in order once it has (None after).
+        self._stdin_backlog: list[bytes] | None = []
+        self._exit_status: ExitStatus | None = None
+        self._exited: asyncio.Future[ExitStatus] = loop.create_future()  # the leader exited
+        self._done: asyncio.Future[ExitStatus] = loop.create_future()  # exit reported (output drained)
+        self._spawn_settled: asyncio.Future[None] = loop.create_future()  # spawn ended, either way
+        self._grace_handle: asyncio.TimerHandle | None = None
+        self._snapshot: list[psutil.Process] = []  # the tree at stop time (for a second Ctrl-C)
+
+    # -- identity -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return f"{self.template.name}.{self.number}"
+
+    @property
+    def pid(self) -> int:
+        """gaffer's name for the internal id."""
+        return self.id
+
+    @property
+    def alive(self) -> bool:
+        return self.phase is Phase.RUNNING
+
+    @property
+    def exit_status(self) -> ExitStatus | None:
+        return self._exit_status
+
+    def __repr__(self) -> str:
+        return f"<Process {self.name} id={self.id} os_pid={self.os_pid} {self.phase.value}>"
+
+    # -- spawn --------------------------------------------------------------------------
+
+    async def spawn(self, on_started: Callable[[Process], None] | None = None) -> None:
+        """Start the child. After return it runs and its pipes are being read.
+
+        *on_started(process)* is called once the pid is known, before any output can be
+        delivered (so a "started" event is published ahead of the first line).
+
+        Raises:
+            SpawnError: the executable, the cwd or a pipe could not be had; ``__cause__`` is the
+                OSError. Nothing is left open. Also raised, without starting anything, when a
+                stop was requested before the spawn began.
+        """
+        if self.phase is not Phase.NEW:
+            raise StateError(f"{self.name}: already spawned")
+        self.phase = Phase.SPAWNING  # NEW -> SPAWNING
+        try:
+            if self.requested_stop:
+                raise SpawnError(f"{self.name}: stopped before it started")
+            await self._spawn(on_started)
+        except BaseException:
+            self.phase = Phase.FAILED  # SPAWNING -> FAILED
+            self._stdin_backlog = None
+            raise
+        finally:
+            if not self._spawn_settled.done():
+                self._spawn_settled.set_result(None)
+
+    async def _spawn(self, on_started: Callable[[Process], None] | None) -> None:
+        template = self.template
+        if template.cwd is not None and not os.path.isdir(template.cwd):
+            raise SpawnError(f"{self.name}: working directory {template.cwd!r} does not exist")
+        pipes = make_pipes(self.name, template.redirect_output, template.redirect_input)
+        labels = template.redirect_output
+        argv = template.argv()
+        try:
+            with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
+                self._child = await self._spawner.spawn(
+                    argv, env=self.env, cwd=template.cwd, user=template.uid, group=template.gid,
+                    stdin=pipes["stdin"][0] if "stdin" in pipes else subprocess.DEVNULL,
+                    stdout=pipes[labels[0]][1] if labels else subprocess.DEVNULL,
+                    stderr=pipes[labels[1]][1] if len(labels) > 1 else subprocess.DEVNULL,
+                    on_exit=self._on_exit,
+                )
+                self.os_pid = self._child.pid
+                if self._reaper:
+                    self._reaper.register(self.os_pid)
+        except OSError as exc:
+            close_fds(fd for pair in pipes.values() for fd in pair)
+            raise SpawnError(f"{self.name}: cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+        finally:
+            # The child's ends: its copies are all it needs (ours would keep EOF from coming).
+            close_fds(w for label, (_, w) in pipes.items() if label != "stdin")
+            if "stdin" in pipes:
+                close_fds([pipes["stdin"][0]])
+        if self._exit_status is None:  # the loop's spawner may report an exit this early
+            self.phase = Phase.RUNNING  # SPAWNING -> RUNNING
+        self.started_at = time.time()
+        self.started_monotonic = self._now()
+        self.create_time = create_time(self.os_pid)
+        if on_started is not None:
+            on_started(self)
+        # connect_*_pipe yields to the loop: the child may exit meanwhile, and its exit must
+        # not be reported before its output has been read.
+        self._connecting = True
+        try:
+            if "stdin" in pipes:
+                await self._connect_stdin(pipes["stdin"][1])
+            for label, (r, _) in pipes.items():
+                if label != "stdin":
+                    await self._connect_output(label, r)
+        finally:
+            self._connecting = False
+        if self._exit_status is not None:
+            self._exit_reported_or_grace()
+
+    async def _connect_stdin(self, fd: int) -> None:
+        pipe = open(fd, "wb", buffering=0)  # noqa: SIM115 - owned by the transport from here
+        self._stdin, _ = await self.loop.connect_write_pipe(asyncio.Protocol, pipe)
+        backlog, self._stdin_backlog = self._stdin_backlog or [], None
+        for data in backlog:
+            self._write_now(data)
+
+    async def _connect_output(self, label: str, fd: int) -> None:
+        pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - owned by the transport from here
+        transport, _ = await self.loop.connect_read_pipe(lambda: OutputProtocol(self, label), pipe)
+        self._pipes[label] = transport
+        if not self._reading:
+            transport.pause_reading()
+
+    # -- output -------------------------------------------------------------------------
+
+    def set_reading(self, on: bool) -> None:
+        """Read the output pipes or not (the OutputBus decides; see its pauses)."""
+        self._reading = on
+        for transport in self._pipes.values():
+            if on:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def pause_reading(self) -> None:
+        """Stop reading this process's output (the child blocks once its pipe fills). Pauses
+        nest: reading resumes when every pause has been matched by a :meth:`resume_reading`."""
+        self.bus.pause(self)
+
+    def resume_reading(self) -> None:
+        self.bus.resume(self)
+
+    @property
+    def reading_paused(self) -> bool:
+        return self.bus.is_paused(self)
+
+    def monitor_io(self, label: str, listener: Callable[..., Any], on_end: Callable[[], None] | None = None) -> None:
+        """Call ``listener(label, msg)`` for each chunk of output *label* (``"."`` = every label);
+        *on_end()* once the output has ended. ``msg`` is as for ``Manager.monitor_io``.
+
+        Raises:
+            StateError: *label* is not one of the template's ``redirect_output`` labels.
+        """
+        if label != "." and label not in self.template.redirect_output:
+            raise StateError(f"{self.name}: output {label!r} is not redirected")
+        self.bus.monitor_process(self, label, listener, on_end)
+
+    def unmonitor_io(self, label: str, listener: Callable[..., Any]) -> None:
+        self.bus.unmonitor_process(self, label, listener)
+
+    def pipe_closed(self, label: str) -> None:
+        """Output *label* reached EOF (called by its reader)."""
+        self._pipes.pop(label, None)
+        if self._exit_status is not None and not self._pipes and not self._connecting:
+            self._report_done()
+
+    # -- stdin --------------------------------------------------------------------------
+
+    def write(self, data: bytes | str) -> None:
+        """Write *data* to the child's stdin. Safe from any thread; writes keep their order.
+
+        Raises:
+            StateError: the process has no stdin (``redirect_input=False``).
+        """
+        if not self.template.redirect_input:
+            raise StateError(f"{self.name}: has no stdin (hu start --stdin {self.template.name}, "
+                             f"or redirect_input=True)")
+        if isinstance(data, str):
+            data = data.encode()
+        self.loop.call_soon_threadsafe(self._write_now, bytes(data))
+
+    def writelines(self, lines: Iterable[bytes | str]) -> None:
+        """Write each of *lines* in order (no newlines are added)."""
+        for line in lines:
+            self.write(line)
+
+    def _write_now(self, data: bytes) -> None:
+        if self._stdin_backlog is not None:  # not connected yet: keep it, in order
+            self._stdin_backlog.append(data)
+        elif self._stdin is not None and not self._stdin.is_closing():
+            self._stdin.write(data)
+
+    # -- exit ---------------------------------------------------------------------------
+
+    def _on_exit(self, returncode: int) -> None:
+        if self._exit_status is not None:
+            return
+        self._exit_status = ExitStatus.from_returncode(returncode)
+        if self.phase in (Phase.RUNNING, Phase.SPAWNING):
+            self.phase = Phase.EXITED  # RUNNING -> EXITED
+        if self._reaper and self.os_pid is not None:
+            self._reaper.unregister(self.os_pid)
+        self._exited.set_result(self._exit_status)
+        if self.started_monotonic is not None:  # else spawn() reports it once it has returned
+            self._exit_reported_or_grace()
+
+    def _exit_reported_or_grace(self) -> None:
+        if not self._pipes and not self._connecting:
+            self._report_done()
+        elif self._grace_handle is None and not self._done.done():
+            self._grace_handle = self.loop.call_later(EXIT_OUTPUT_GRACE_S, self._report_done)
+
+    def _report_done(self) -> None:
+        if self._grace_handle is not None:
+            self._grace_handle.cancel()
+            self._grace_handle = None
+        if not self._done.done() and self._exit_status is not None:
+            if self._stdin is not None:
+                self._stdin.close()
+            self._done.set_result(self._exit_status)
+
+    async def wait(self) -> ExitStatus:
+        """The exit status, once the exit is reported (see the module docstring)."""
+        return await asyncio.shield(self._done)
+
+    # -- signals and stop -----------------------------------------------------------------
+
+    def send_signal(self, sig: int) -> None:
+        """Send *sig* to the process group while the leader lives; a no-op after its exit."""
+        if self.alive and self._child is not None:
+            self._child.signal_group(sig)
+
+    def kill(self) -> None:
+        """SIGKILL the group and the stop-time snapshot now (the second Ctrl-C)."""
+        if self._child is None or self.os_pid is None:
+            return
+        if not self._snapshot and self.alive:
+            self._snapshot = self._table.snapshot(self.os_pid)
+        kill.kill_now(self._child.signal_group, self._snapshot)
+
+    async def stop(self, timeout: float | None = None, sig: int | None = None) -> ExitStatus | None:
+        """Stop the process and everything it started; return its exit status.
+
+        Sends *sig* (default: the template's stop signal) and SIGCONT to the group and to each
+        descendant outside it; after *timeout* (default: the template's ``graceful_timeout``)
+        SIGKILLs them (identity by pid + create time). Returns only when the leader has exited
+        and every member of the stop-time snapshot is gone; on cancellation everything is
+        killed and the exit still awaited. Returns None if it never ran.
+        """
+        self.requested_stop = True
+        if self.phase is Phase.SPAWNING:
+            await asyncio.shield(self._spawn_settled)  # a spawn in flight: stop what it starts
+        if self._child is None or self.os_pid is None:
+            return None
+        if self.alive:
+            self._snapshot = self._table.snapshot(self.os_pid)
+            await kill.terminate(
+                self._snapshot, sig=self.template.stop_signal if sig is None else sig,
+                grace=self.template.graceful_timeout if timeout is None else timeout,
+                group=self._child.signal_group, leader=self._exited, what=self.name,
+                on_escalate=None if self._on_escalate is None else lambda m: self._on_escalate(self, m),
+            )
+        return await self.wait()
+
+    def close(self) -> None:
+        """Stop reading any pipe still open (a grandchild may hold one) and free the transports."""
+        for transport in list(self._pipes.values()):
+            transport.close()
+        self._pipes.clear()
+        self._report_done()
+
+    # -- stats and description -----------------------------------------------------------
+
+    def monitor(self, listener: Callable[[str, dict[str, Any]], Any]) -> None:
+        """Call ``listener("stat", msg)`` every 0.1 s with this process's stats."""
+        self.bus.monitor_process_stats(self, listener)
+
+    def unmonitor(self, listener: Callable[[str, dict[str, Any]], Any]) -> None:
+        self.bus.unmonitor_process_stats(self, listener)
+
+    def stats(self) -> dict[str, Any] | None:
+        """One stats sample now (None if the process is not alive)."""
+        return self.bus.sample(self)
+
+    def uptime(self) -> float | None:
+        """Seconds since the spawn (on the Manager's clock) while alive, else None."""
+        return self._now() - self.started_monotonic if self.started_monotonic is not None and self.alive else None
+
+    def describe(self) -> InstanceInfo:
+        """A plain-data description (see :class:`~honcho_uv.core.snapshot.InstanceInfo`)."""
+        return describe(self)
+
+    def info(self) -> dict[str, Any]:
+        """:meth:`describe` as a dict (gaffer's ``info``), with ``pid`` = the internal id."""
+        return {"pid": self.id, **asdict(self.describe())}

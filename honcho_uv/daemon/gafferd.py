@@ -1,0 +1,227 @@
+"""gafferd: the Manager headless, loaded from an ini file, controlled over the HTTP API.
+
+Lifecycle guarantees:
+
+* the pidfile (if any) is created before anything listens and removed at exit only if ours;
+  a live owner makes startup fail (:class:`StateError`);
+* every bind is listened on before any process starts; a bind that cannot be had aborts the
+  start (the pidfile is removed again);
+* SIGTERM / SIGINT (and ``POST /_quit``) stop every process gracefully, then exit 0;
+* SIGHUP re-reads the file and applies only the difference: new sections are added (and
+  started unless ``start = false``), removed ones are stopped and removed, edited ones are
+  updated (a change of ``numprocesses`` alone scales without restarting), and untouched
+  templates keep running with the same pids. A file that does not parse is logged and the
+  running configuration is kept. Binds, pidfile and logging are read at start only.
+
+* a state file (:mod:`.state`) lists every live managed process (pid, create time, group,
+  session), rewritten at each spawn and exit (driven by the OutputBus's lifecycle hook, never
+  by an event a full queue could drop); its lock refuses a second daemon for the same
+  pidfile / config file;
+* SIGHUP reloads run one at a time: a SIGHUP during a reload asks for one more reload after it.
+
+If the daemon is killed with SIGKILL nothing can clean up at that moment: the children live
+in their own sessions and keep running. The next start for the same pidfile (else config
+file) reads the state file and stops those leftovers (pid + create time verified, via their
+groups) before starting anything; see docs/gafferd.rst "kill -9".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from honcho_uv.console.messages import describe_event
+from honcho_uv.core.manager import Manager
+from honcho_uv.core.process import Process
+from honcho_uv.daemon.config import DaemonConfig, load_config
+from honcho_uv.daemon.pidfile import Pidfile
+from honcho_uv.daemon.state import DaemonState, record_for, state_path, stop_leftovers
+from honcho_uv.errors import HuError
+from honcho_uv.http.app import HttpHandler
+from honcho_uv.rundir import runtime_dir
+
+__all__ = ["Daemon", "DaemonOptions", "default_bind"]
+
+log = logging.getLogger("honcho_uv.daemon")
+
+STATE_EXIT_DELAY_S = 1.0
+
+
+def default_bind() -> str:
+    """Where a daemon with no bind listens: a unix socket in the private runtime directory
+    (never gaffer's 0.0.0.0:5000)."""
+    return f"unix:{runtime_dir() / 'gafferd.sock'}"
+
+
+@dataclass
+class DaemonOptions:
+    """Command-line settings; those that are None fall back to the ini's."""
+
+    config: str | None = None
+    binds: list[str] = field(default_factory=list)
+    pidfile: str | None = None
+    token: str | None = None
+    allow_remote: bool = False
+    allow_exec: bool = False
+
+
+class Daemon:
+    def __init__(self, options: DaemonOptions):
+        self.options = options
+        self.config = load_config(options.config) if options.config else DaemonConfig()
+        self.binds = options.binds or self.config.binds or [default_bind()]
+        pidfile = options.pidfile or self.config.pidfile
+        self.pidfile = Pidfile(pidfile) if pidfile else None
+        self.state = DaemonState(state_path(self.config.path, pidfile))
+        self._state_timer: asyncio.Handle | None = None
+        self._state_soon = False  # _state_timer is an immediate write
+        self._state_closed = False
+        self.manager: Manager | None = None
+        self.http: HttpHandler | None = None
+        # Invariant: at most one reload runs (_reloading); _reload_again asks for one more after it.
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
+
+    async def run(self) -> int:
+        """Serve until stopped; returns the exit code (0)."""
+        loop = asyncio.get_running_loop()
+        manager = self.manager = Manager()
+        self.http = HttpHandler(self.binds, token=self.options.token, allow_remote=self.options.allow_remote,
+                                allow_exec=self.options.allow_exec, on_quit=manager.stop)
+        if self.pidfile is not None:
+            self.pidfile.create()
+        try:
+            self.state.acquire()  # before anything listens: a live socket is never touched
+        except BaseException:
+            if self.pidfile is not None:
+                self.pidfile.remove()
+            raise
+        try:
+            await stop_leftovers(*self.state.read())
+            self.state.write([])
+            manager.subscribe(".", self._log_event)
+            manager.bus.add_lifecycle_hook(self._state_changed)
+            manager.start(applications=[self.http])
+            await self.http.wait_started()
+            log.info("gafferd listening on %s", ", ".join(self.http.addresses))
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
+            loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+            for spec in self.config.processes.values():
+                manager.add_template(spec.template, start=spec.start)
+            await manager.wait_stopped()
+            await self.http.wait_closed()
+            if self._reloading is not None:
+                await asyncio.gather(self._reloading, return_exceptions=True)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            if manager.started:
+                manager.stop()
+                await manager.wait_stopped()
+            await self.http.wait_closed()
+            self._state_closed = True
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+            self.state.remove()
+            self.state.release()
+            if self.pidfile is not None:
+                self.pidfile.remove()
+        log.info("gafferd stopped")
+        return 0
+
+    def _state_changed(self, event: str, process: Process) -> None:
+        """A process started: record it this loop iteration (one write for a burst). A process
+        exited: drop it within STATE_EXIT_DELAY_S, or with the next spawn if sooner. A record
+        of an exited process is harmless (the next start verifies pid + create time), so a
+        crash loop costs one write per spawn, not two."""
+        loop = asyncio.get_running_loop()
+        if event == "spawn":
+            if self._state_soon:
+                return
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+            self._state_soon = True
+            self._state_timer = loop.call_soon(self._write_state)
+        elif self._state_timer is None:
+            self._state_timer = loop.call_later(STATE_EXIT_DELAY_S, self._write_state)
+
+    def _write_state(self) -> None:
+        self._state_timer, self._state_soon = None, False
+        if self.manager is None or self._state_closed:
+            return
+        self.state.write([
+            record_for(p.name, p.os_pid, p.create_time, p.template.stop_signal, p.template.graceful_timeout)
+            for p in list(self.manager.running.values())
+            if p.alive and p.os_pid is not None and p.create_time is not None
+        ])
+
+    def _on_stop_signal(self, sig: int) -> None:
+        log.info("%s received: stopping every process", signal.Signals(sig).name)
+        assert self.manager is not None, "run() first"
+        self.manager.stop()
+
+    def _on_hup(self) -> None:
+        log.info("SIGHUP received: reloading %s", self.options.config or "(no config file)")
+        if self.options.config is None or self.manager is None or self.manager.stopping:
+            return
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True  # after the running reload, read the file once more
+            return
+        self._reloading = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        """Read the file and apply it, again while SIGHUPs came in meanwhile (serialised)."""
+        while True:
+            self._reload_again = False
+            assert self.options.config is not None, "checked by _on_hup"
+            try:
+                new = load_config(self.options.config)
+            except HuError as exc:
+                log.error("reload failed, keeping the running configuration: %s", exc)
+            else:
+                await self.apply(new)
+            if not self._reload_again or self.manager is None or self.manager.stopping:
+                return
+
+    async def apply(self, new: DaemonConfig) -> dict[str, list[str]]:
+        """Make the Manager match *new*; returns the names added, removed, updated, scaled."""
+        manager = self.manager
+        assert manager is not None, "run() first"
+        old = self.config.processes
+        changes: dict[str, list[str]] = {"added": [], "removed": [], "updated": [], "scaled": []}
+        tasks: list[Any] = []
+        for name in old:
+            if name not in new.processes and name in manager.processes:
+                tasks.append(manager.remove_process(name))
+                changes["removed"].append(name)
+        for name, spec in new.processes.items():
+            if name not in manager.processes:
+                tasks.append(manager.add_template(spec.template, start=spec.start))
+                changes["added"].append(name)
+                continue
+            before = old[name].template if name in old else manager.get_template(name)
+            if spec.template == before:
+                continue
+            if dataclasses.replace(before, numprocesses=spec.template.numprocesses) == spec.template:
+                manager.scale(name, spec.template.numprocesses)
+                changes["scaled"].append(name)
+            else:
+                diff = {f.name: getattr(spec.template, f.name) for f in dataclasses.fields(spec.template)
+                        if getattr(spec.template, f.name) != getattr(before, f.name)}
+                tasks.append(manager.update_process(name, **diff))
+                changes["updated"].append(name)
+        self.config.processes = new.processes
+        log.info("reload: %s", ", ".join(f"{k} {' '.join(v)}" for k, v in changes.items() if v) or "no change")
+        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
+        return changes
+
+    @staticmethod
+    def _log_event(event: str, msg: dict[str, Any]) -> None:
+        line = describe_event(event, msg)
+        if line:
+            log.info("%s", line)

@@ -1,0 +1,204 @@
+"""The daemon's state file: what it runs, so that the next start can stop what a crashed
+daemon left behind (reliability-anchors.md §7 G3, test T16).
+
+A daemon killed with SIGKILL cannot clean up, and its children live in their own sessions,
+so they outlive it. To find them again the daemon keeps a state file listing every live
+managed process: instance name, os pid, create time, process group and session, stop
+signal and graceful timeout. It is rewritten (temporary file + rename, mode 0600) when a
+process starts or exits, coalesced to one write per loop iteration; nothing polls.
+
+The file sits next to the pidfile (``<pidfile>.state``) when there is one, else in the
+private runtime directory as ``gafferd-<key>.state``, ``<key>`` a hash of the config file's
+absolute path: "the same daemon" is the same pidfile, else the same config file. A
+``<state>.lock`` file beside it holds an exclusive ``flock`` for the daemon's lifetime: the
+kernel drops it when the daemon dies, however it dies, so a live daemon is never mistaken
+for a crashed one, and a second daemon for the same state is refused.
+
+At start, with the lock held, the leftovers of the previous daemon are stopped before any
+process is started. Identity is pid + create time, never the pid alone:
+
+* a record whose pid is alive with another create time was recycled by a stranger: it and
+  its group/session are not signalled (logged);
+* otherwise every process in the record's session or process group created no earlier
+  than the recorded leader is stopped (the leader itself, if alive, included). While a
+  session or group has a member, Linux does not hand its number to a new process, so a
+  member found there belongs to the crashed daemon's process (the one residual risk: the
+  whole session emptied, the number was reused by a new session leader, and that leader
+  died leaving members; all in the time between the crash and the restart);
+* stop signal and SIGCONT to each (identity-checked, via psutil), SIGKILL to what is left
+  after the recorded graceful timeout; all records in parallel.
+
+What the state file cannot find: descendants that left their session (setsid, daemonize)
+while the daemon was dead or before it was killed; while the daemon lived it was their
+subreaper, after its death they belong to init.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from honcho_uv.atomicfile import write_atomic
+from honcho_uv.core import kill
+from honcho_uv.rundir import PidLock, app_key, runtime_dir
+
+__all__ = ["DaemonState", "Record", "record_for", "state_path", "stop_leftovers"]
+
+log = logging.getLogger("honcho_uv.daemon")
+
+FORMAT_VERSION = 1
+_SAME_PROCESS_S = 0.01  # create times of one process read twice never differ by more
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str
+    pid: int
+    create_time: float
+    pgid: int
+    sid: int
+    stop_signal: int = int(signal.SIGTERM)
+    graceful_timeout: float = 10.0
+
+
+def state_path(config: str | None, pidfile: str | None) -> Path:
+    """Where the daemon for *config* (and *pidfile*) keeps its state."""
+    if pidfile:
+        path = Path(pidfile)
+        return path.with_name(path.name + ".state")
+    key = app_key(config) if config else "default"
+    return runtime_dir() / f"gafferd-{key}.state"
+
+
+class DaemonState:
+    """The state file and its lock."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock = PidLock(self.lock_path, f"already running with pid {{pid}} (lock {self.lock_path})")
+
+    # -- lock -----------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Take the lock for this daemon's lifetime.
+
+        Raises:
+            StateError: another live daemon holds it (the message names its pid).
+            ConfigError: the lock file cannot be opened.
+        """
+        self._lock.acquire()
+
+    def release(self) -> None:
+        """Drop the lock (the lock file stays: unlinking it would let two daemons both lock)."""
+        self._lock.release()
+
+    # -- records --------------------------------------------------------------------------
+
+    def read(self) -> tuple[int | None, list[Record]]:
+        """The previous daemon's pid and records ((None, []) if there is no usable file)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            records = [Record(**r) for r in data["processes"]]
+            return data.get("daemon_pid"), records
+        except FileNotFoundError:
+            return None, []
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("%s: unreadable state file ignored (%s)", self.path, exc)
+            return None, []
+
+    def write(self, records: list[Record]) -> None:
+        """Replace the file with *records* (atomically; errors are logged, never raised)."""
+        data = {"version": FORMAT_VERSION, "daemon_pid": os.getpid(), "processes": [asdict(r) for r in records]}
+        try:
+            write_atomic(self.path, (json.dumps(data) + "\n").encode(), 0o600)
+        except OSError as exc:
+            log.error("%s: cannot write the state file (%s)", self.path, exc.strerror or exc)
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def record_for(name: str, pid: int, create_time: float, stop_signal: int, graceful_timeout: float) -> Record:
+    """A record for a live process (its group and session read now; both are its pid after
+    ``start_new_session``)."""
+    try:
+        pgid, sid = os.getpgid(pid), os.getsid(pid)
+    except OSError:
+        pgid = sid = pid
+    return Record(name, pid, create_time, pgid, sid, int(stop_signal), float(graceful_timeout))
+
+
+# -- cleanup of a crashed daemon's processes ----------------------------------------------
+
+
+def _targets(records: list[Record]) -> dict[Record, tuple[bool, list[psutil.Process]]]:
+    """For each record that is still ours: (leader verified alive, processes to stop)."""
+    out: dict[Record, tuple[bool, list[psutil.Process]]] = {}
+    by_sid: dict[int, list[psutil.Process]] = {}
+    by_pgid: dict[int, list[psutil.Process]] = {}
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        with contextlib.suppress(OSError):
+            by_sid.setdefault(os.getsid(proc.pid), []).append(proc)
+            by_pgid.setdefault(os.getpgid(proc.pid), []).append(proc)
+    for record in records:
+        leader: psutil.Process | None = None
+        try:
+            candidate = psutil.Process(record.pid)
+            if abs(candidate.create_time() - record.create_time) > _SAME_PROCESS_S:
+                log.warning("leftover %s: pid %d now belongs to another process (%s); not signalled",
+                            record.name, record.pid, _describe(candidate))
+                continue
+            if candidate.status() != psutil.STATUS_ZOMBIE:
+                leader = candidate
+        except psutil.Error:
+            leader = None
+        members: dict[int, psutil.Process] = {}
+        if leader is not None:
+            members[leader.pid] = leader
+        for proc in (*by_sid.get(record.sid, ()), *by_pgid.get(record.pgid, ())):
+            with contextlib.suppress(psutil.Error):
+                if proc.pid not in members and proc.create_time() >= record.create_time - _SAME_PROCESS_S \
+                        and proc.status() != psutil.STATUS_ZOMBIE:
+                    members[proc.pid] = proc
+        if members:
+            out[record] = (leader is not None, list(members.values()))
+    return out
+
+
+def _describe(proc: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error):
+        return " ".join(proc.cmdline())[:80] or proc.name()
+    return "?"
+
+
+async def _stop(record: Record, leader_alive: bool, procs: list[psutil.Process]) -> None:
+    # With the leader verified ours, its group is too: signalling the group also catches members
+    # forked since the scan.
+    await kill.terminate(procs, sig=record.stop_signal, grace=record.graceful_timeout,
+                         group=(lambda sig: kill.signal_group(record.pgid, sig)) if leader_alive else None,
+                         what=f"leftover {record.name}")
+
+
+async def stop_leftovers(daemon_pid: int | None, records: list[Record]) -> list[str]:
+    """Stop what the crashed daemon *daemon_pid* left running; returns the names stopped."""
+    found = _targets(records)
+    if not found:
+        return []
+    names = [f"{r.name} (pid {r.pid}{'' if alive else ', exited'}: {len(p)} process(es))"
+             for r, (alive, p) in found.items()]
+    log.warning("stopping leftovers of a crashed daemon (pid %s): %s", daemon_pid or "?", ", ".join(names))
+    await asyncio.gather(*(_stop(r, alive, procs) for r, (alive, procs) in found.items()))
+    return [r.name for r in found]

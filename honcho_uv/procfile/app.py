@@ -1,0 +1,114 @@
+"""An app root -> an :class:`App`: its Procfile, env files and port base, loaded and checked.
+
+Decided in DESIGN.md ("App root", "Env"):
+
+* the Procfile, the ``-e`` files and ``PROCFILE`` from the env files are resolved against the
+  app root (``-d``, default: the current directory);
+* ``PROCFILE`` and ``PORT`` from the env files (then from the OS env) are defaults for ``-f``
+  and ``-p``; flags win; an empty ``PORT=`` (a common template line) counts as unset;
+* a bad value is reported against the file and line that set it.
+
+Everything here is pure apart from reading the files it is given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honcho_uv.errors import InvalidOption
+from honcho_uv.procfile.dotenv import read_env_files, split_env_option
+from honcho_uv.procfile.formation import DEFAULT_PORT, Instance, instance_env, instance_port, parse_port
+from honcho_uv.procfile.parse import Procfile, load_procfile
+
+__all__ = ["App", "env_file_paths", "expand_instances", "load_app"]
+
+
+@dataclass(frozen=True)
+class App:
+    """Everything read from an app root: the Procfile, the env files and the port base.
+
+    Invariant: ``env`` holds only what the env files say (not the OS environment), so exports
+    can write it without leaking the exporting user's environment.
+    """
+
+    root: Path
+    procfile: Procfile
+    env: dict[str, str]
+    port_base: int
+    env_files: tuple[str, ...]
+    #: ``path:line: warning: ...`` lines for ``hu check`` (the Procfile's, then the env files').
+    warnings: tuple[str, ...] = field(default=())
+    #: Which env file and line set each of ``env`` (``".env:3"``), for errors about a value.
+    env_origins: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def child_env(self, os_environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """OS env, then the app env (the per-instance values are added at spawn)."""
+        base = dict(os.environ if os_environ is None else os_environ)
+        base.update(self.env)
+        return base
+
+
+def env_file_paths(root: Path, env_files: Iterable[str] | None) -> tuple[list[str], bool]:
+    """The env files to read for ``-e`` *env_files* (default ``.env``), resolved against *root*,
+    and whether they are required (named files are; the default ``.env`` is not)."""
+    named = split_env_option(env_files)
+    return ([str(root / f) for f in named] if named else [str(root / ".env")]), bool(named)
+
+
+def _shown(root: Path, path: str) -> str:
+    """A path as errors show it: relative to the current directory when it is the app root."""
+    p = Path(path)
+    return p.name if p.parent == root and root == Path.cwd().resolve() else path
+
+
+def load_app(
+    app_root: str | Path | None = None,
+    procfile: str | None = None,
+    env_files: Iterable[str] | None = None,
+    port: int | str | None = None,
+    os_environ: Mapping[str, str] | None = None,
+) -> App:
+    """Read the Procfile and env files of *app_root* (default: the current directory).
+
+    Raises:
+        ProcfileError, EnvFileError, InvalidOption: with the file, line or flag named.
+    """
+    environ = os.environ if os_environ is None else os_environ
+    root = Path(app_root or ".").resolve()
+    if not root.is_dir():
+        raise InvalidOption("--app-root", f"{app_root} is not a directory")
+    files, required = env_file_paths(root, env_files)
+    env = read_env_files(files, required=required, display={f: _shown(root, f) for f in files})
+    procfile_name = procfile or env.values.get("PROCFILE") or environ.get("PROCFILE") or "Procfile"
+    procfile_path = root / procfile_name
+    display = procfile_name if (root == Path.cwd().resolve() or Path(procfile_name).is_absolute()) \
+        else str(procfile_path)
+    parsed = load_procfile(procfile_path, display)
+    if port is not None:
+        port_base = parse_port(port, "--port")
+    elif env.values.get("PORT", "").strip():
+        port_base = parse_port(env.values["PORT"], f"{env.origin('PORT')}: PORT")
+    elif environ.get("PORT", "").strip():
+        port_base = parse_port(environ["PORT"], "PORT (environment)")
+    else:
+        port_base = DEFAULT_PORT
+    return App(root, parsed, env.values, port_base, tuple(files), (*parsed.warnings, *env.odd_names()),
+               env.origins)
+
+
+def expand_instances(app: App, counts: Mapping[str, int]) -> list[Instance]:
+    """Every instance of *counts* (a ``resolve_formation`` result), with its app env + PORT/PS."""
+    out = []
+    for type_index, entry in enumerate(app.procfile.entries):
+        for number in range(1, counts.get(entry.name, 0) + 1):
+            port = instance_port(app.port_base, type_index, number)
+            env = {**app.env, **instance_env(entry.name, number, port)}
+            out.append(Instance(entry.name, number, entry.command, port, env))
+    return out
