@@ -20,7 +20,7 @@ command line) stays fast; ``from honcho_uv import Manager`` works as usual.
 """
 
 from honcho_uv._lazy import lazy_exports as _lazy_exports
-from honcho_uv._version import __version__
+from honcho_uv._version import __version__ as __version__
 
 _LAZY = {
     "App": "honcho_uv.procfile.app",

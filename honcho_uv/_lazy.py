@@ -13,7 +13,8 @@ from typing import Any
 __all__ = ["lazy_exports"]
 
 
-def lazy_exports(namespace: dict[str, Any], table: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(namespace: dict[str, Any],
+                 table: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for the package whose globals are *namespace*.
 
     *table* maps each exported name to the module defining it; a name mapped to the package's

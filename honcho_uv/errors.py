@@ -58,10 +58,10 @@ __all__ = [
     "SpawnError",
     "StateError",
     "TooManyConnections",
+    "Unauthorized",
     "UnknownFormat",
     "UnknownProcess",
     "UnsupportedMediaType",
-    "Unauthorized",
 ]
 
 

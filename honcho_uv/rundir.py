@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from honcho_uv.errors import ConfigError, StateError
@@ -21,7 +22,7 @@ from honcho_uv.errors import ConfigError, StateError
 __all__ = ["AppLock", "PidLock", "app_key", "runtime_dir", "socket_path"]
 
 
-def runtime_dir(environ: dict[str, str] | None = None) -> Path:
+def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The private runtime directory, created 0700 if missing.
 
     Raises:
@@ -47,7 +48,7 @@ def app_key(app_root: str | Path) -> str:
     return hashlib.sha256(str(Path(app_root).resolve()).encode()).hexdigest()[:16]
 
 
-def socket_path(app_root: str | Path, environ: dict[str, str] | None = None) -> Path:
+def socket_path(app_root: str | Path, environ: Mapping[str, str] | None = None) -> Path:
     """The control socket for *app_root*: ``HU_SOCKET`` if set, else ``<runtime dir>/<key>.sock``."""
     env = os.environ if environ is None else environ
     if env.get("HU_SOCKET"):
@@ -58,38 +59,50 @@ def socket_path(app_root: str | Path, environ: dict[str, str] | None = None) -> 
 class PidLock:
     """An exclusive ``flock`` on *path*, which holds the owner's pid while it is held.
 
-    The kernel drops the lock when its owner dies, so a crash never leaves a stale lock; the
-    file itself stays (unlinking it would let two processes each lock a different inode).
+    The kernel drops the lock when its owner dies, so a crash never leaves a stale lock. With
+    *remove* (``hu start``'s lock), a clean release also deletes the file, so app roots leave
+    nothing behind in the runtime directory. That is safe because :meth:`acquire` only counts
+    a lock on the file that is *at the path* after locking: a process that locked a file
+    just unlinked by its last owner notices (its inode is no longer the path's) and retries.
     :meth:`acquire` raises :class:`StateError` with *busy* formatted with ``pid=`` (the holder's
     pid, or ``?``), and :class:`ConfigError` naming the path if the file cannot be opened.
     """
 
-    def __init__(self, path: str | Path, busy: str):
+    def __init__(self, path: str | Path, busy: str, *, remove: bool = False):
         self.path = Path(path)
         self.busy = busy
+        self.remove = remove
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot open the lock file ({exc.strerror})") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = "?"
-            with contextlib.suppress(OSError):
-                other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise StateError(self.busy.format(pid=other)) from None
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise ConfigError(f"{self.path}: cannot open the lock file ({exc.strerror})") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = "?"
+                with contextlib.suppress(OSError):
+                    other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise StateError(self.busy.format(pid=other)) from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # we locked a file its owner removed as we opened it: lock the new one
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
+        """Drop the lock (and, with *remove*, delete the file while still holding it)."""
         if self._fd is not None:
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+                if self.remove:
+                    self.path.unlink()
+                else:
+                    os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None
 
@@ -102,9 +115,20 @@ class PidLock:
 
 
 class AppLock(PidLock):
-    """One ``hu start`` per app root: a :class:`PidLock` on ``<runtime dir>/<key>.lock``."""
+    """One ``hu start`` per app root: a :class:`PidLock` on ``<runtime dir>/<key>.lock``,
+    removed at a clean exit."""
 
     def __init__(self, app_root: str | Path):
         self.app_root = Path(app_root)
         super().__init__(runtime_dir() / f"{app_key(app_root)}.lock",
-                         f"hu is already running in {self.app_root} (pid {{pid}})")
+                         f"hu is already running in {self.app_root} (pid {{pid}})", remove=True)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether *fd* is the file now at *path*."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (opened.st_dev, opened.st_ino)

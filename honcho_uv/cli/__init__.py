@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from honcho_uv._version import __version__
+from honcho_uv.cli.exits import fail
 from honcho_uv.cli.options import global_options, globals_of
 from honcho_uv.errors import HuError, ProcfileError
 
@@ -56,8 +57,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except HuError as exc:
-            click.echo(f"hu: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            fail(exc)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,14 +76,16 @@ def version_command() -> None:
 @cli.command("check")
 @global_options
 @click.pass_context
-def check_command(ctx: click.Context, **params: Any) -> None:
-    """Validate the Procfile and env files; list the process types."""
+def check_command(ctx: click.Context, /, **params: Any) -> None:
+    """Validate the Procfile and env files; list the process types.
+
+    Lines other Procfile readers treat differently, and variable names a shell cannot use,
+    are warnings (``hu: FILE:LINE: warning: ...``); the exit code stays 0 for them.
+    """
     opts = globals_of(ctx, params)
     problems: list[str] = []
-    names: list[str] = []
     try:
-        app_procfile = opts.load_app()
-        names = app_procfile.procfile.names
+        app = opts.load_app()
     except ProcfileError as exc:
         problems.extend(str(e) for e in exc.problems)  # every wrong line, not only the first
     except HuError as exc:
@@ -92,8 +94,9 @@ def check_command(ctx: click.Context, **params: Any) -> None:
         for problem in problems:
             click.echo(f"hu: {problem}", err=True)
         ctx.exit(1)
-    click.echo(f"Valid procfile detected ({', '.join(names)})", err=True)
-
+    for warning in app.warnings:
+        click.echo(f"hu: {warning}", err=True)
+    click.echo(f"Valid procfile detected ({', '.join(app.procfile.names)})", err=True)
 
 
 def main() -> None:

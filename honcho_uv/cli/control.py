@@ -43,7 +43,7 @@ def control_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="App root whose running hu to talk to (default: the current directory).")(fn)
 
 
-def _client(ctx: click.Context, params: dict[str, Any]) -> Client:
+def _client(ctx: click.Context, /, params: dict[str, Any]) -> Client:
     opts = globals_of(ctx, params)
     sock, url, token = params.pop("socket_"), params.pop("url"), params.pop("token")
     if url and not sock:
@@ -52,7 +52,8 @@ def _client(ctx: click.Context, params: dict[str, Any]) -> Client:
     return Client(socket_path=path, token=token)
 
 
-def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], Coroutine[Any, Any, int | None]]) -> None:
+def _run(ctx: click.Context, params: dict[str, Any],
+         body: Callable[[Client], Coroutine[Any, Any, int | None]]) -> None:
     client = _client(ctx, params)
 
     async def go() -> int | None:
@@ -91,7 +92,8 @@ def _bytes(n: int | None) -> str:
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+    lines = ("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
+    return "\n".join(lines)
 
 
 def _ps_rows(processes: list[dict[str, Any]], stats: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -112,7 +114,7 @@ def _ps_rows(processes: list[dict[str, Any]], stats: dict[int, dict[str, Any]]) 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per instance).")
 @control_options
 @click.pass_context
-def ps_command(ctx: click.Context, as_json: bool, **params: Any) -> None:
+def ps_command(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     """List the processes: name, state, pid, uptime, restarts, CPU, memory."""
 
     async def body(client: Client) -> int:
@@ -135,7 +137,7 @@ def _action_command(cmd_name: str, action: str, verb: str, doc: str, *, instance
     @click.argument("names", nargs=-1, required=not optional, metavar="NAME[.N]..." if instance else "NAME...")
     @control_options
     @click.pass_context
-    def command(ctx: click.Context, names: tuple[str, ...], **params: Any) -> None:
+    def command(ctx: click.Context, /, names: tuple[str, ...], **params: Any) -> None:
         for name in names:
             split_instance_name(name) if instance else validate_name(name)
 
@@ -154,7 +156,8 @@ def _action_command(cmd_name: str, action: str, verb: str, doc: str, *, instance
     return command
 
 
-restart_command = _action_command("restart", "_restart", "restarted", "Restart processes (all running ones by default); "
+restart_command = _action_command("restart", "_restart", "restarted",
+                                  "Restart processes (all running ones by default); "
                                   "NAME.N restarts one instance.", instance=True, optional=True)
 stop_command = _action_command("stop", "_stop", "stopped", "Stop processes; NAME.N stops one instance (it stays "
                                "stopped until started again).", instance=True)
@@ -166,7 +169,7 @@ start_process_command = _action_command("start-process", "_start", "started", "S
 @click.argument("counts", nargs=-1, required=True, metavar="NAME=N...")
 @control_options
 @click.pass_context
-def scale_command(ctx: click.Context, counts: tuple[str, ...], **params: Any) -> None:
+def scale_command(ctx: click.Context, /, counts: tuple[str, ...], **params: Any) -> None:
     """Set instance counts: web=5 worker=2 (also web=+1, web=-1)."""
     wanted: list[tuple[str, str]] = []
     for item in (c for arg in counts for c in arg.split(",") if c.strip()):
@@ -178,7 +181,8 @@ def scale_command(ctx: click.Context, counts: tuple[str, ...], **params: Any) ->
 
     async def body(client: Client) -> int:
         for name, n in wanted:
-            result = await client.call("POST", f"/processes/{name}/_scale", {"n": n if n[0] in "+-" else int(n.lstrip("="))})
+            count = n if n[0] in "+-" else int(n.lstrip("="))
+            result = await client.call("POST", f"/processes/{name}/_scale", {"n": count})
             click.echo(f"{name}: {result['numprocesses']}")
         return 0
 
@@ -196,7 +200,7 @@ def _log_line(line: dict[str, Any], width: int) -> str:
 @click.option("-n", "--lines", default=100, show_default=True, type=int, help="How many recent lines.")
 @control_options
 @click.pass_context
-def logs_command(ctx: click.Context, name: str | None, follow: bool, lines: int, **params: Any) -> None:
+def logs_command(ctx: click.Context, /, name: str | None, follow: bool, lines: int, **params: Any) -> None:
     """Print recent output (the ring buffer), then new output with -f."""
     if name is not None:
         split_instance_name(name)
@@ -228,7 +232,7 @@ def _stats_table(samples: list[dict[str, Any]]) -> str:
 @click.option("--once", is_flag=True, help="Print one snapshot and exit (the default when not on a terminal).")
 @control_options
 @click.pass_context
-def stats_command(ctx: click.Context, name: str | None, once: bool, **params: Any) -> None:
+def stats_command(ctx: click.Context, /, name: str | None, once: bool, **params: Any) -> None:
     """CPU and memory of each process, live (Ctrl-C to quit)."""
     if name is not None:
         validate_name(name)
@@ -270,7 +274,7 @@ def stats_command(ctx: click.Context, name: str | None, once: bool, **params: An
 @click.option("--no-newline", "-n", is_flag=True, help="Do not add a newline after TEXT.")
 @control_options
 @click.pass_context
-def send_command(ctx: click.Context, name: str, text: str, no_newline: bool, **params: Any) -> None:
+def send_command(ctx: click.Context, /, name: str, text: str, no_newline: bool, **params: Any) -> None:
     """Write TEXT to the stdin of instance NAME.N (it needs redirect_input)."""
     type_name, number = split_instance_name(name)
 
@@ -290,7 +294,7 @@ def send_command(ctx: click.Context, name: str, text: str, no_newline: bool, **p
 @click.argument("sig", metavar="SIGNAL")
 @control_options
 @click.pass_context
-def signal_command(ctx: click.Context, name: str, sig: str, **params: Any) -> None:
+def signal_command(ctx: click.Context, /, name: str, sig: str, **params: Any) -> None:
     """Send SIGNAL (TERM INT HUP USR1 USR2 QUIT KILL CONT STOP WINCH) to NAME or NAME.N."""
     split_instance_name(name)
 
@@ -305,7 +309,7 @@ def signal_command(ctx: click.Context, name: str, sig: str, **params: Any) -> No
 @click.command("quit")
 @control_options
 @click.pass_context
-def quit_command(ctx: click.Context, **params: Any) -> None:
+def quit_command(ctx: click.Context, /, **params: Any) -> None:
     """Stop every process and the running hu (it exits 0)."""
 
     async def body(client: Client) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from honcho_uv.cli.exits import fail
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.daemon.gafferd import Daemon, DaemonOptions
 from honcho_uv.errors import ConfigError, HuError, InvalidOption
@@ -86,5 +87,4 @@ def gafferd_main() -> None:
     except click.exceptions.Abort:
         sys.exit(130)
     except HuError as exc:
-        click.echo(f"gafferd: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc, prog="gafferd")

@@ -27,7 +27,8 @@ __all__ = ["export_command"]
 @click.option("-p", "--port", metavar="PORT", help="Port base (default: PORT from .env, else 5000).")
 @click.option("--timeout", type=int, default=5, show_default=True, help="Seconds between the stop signal and SIGKILL.")
 @click.option("-l", "--log", "log_dir", metavar="DIR", help="Log directory (default /var/log/APP).")
-@click.option("-t", "--template-dir", metavar="DIR", help="Directory whose files override the shipped templates by name.")
+@click.option("-t", "--template-dir", metavar="DIR",
+              help="Directory whose files override the shipped templates by name.")
 @click.option("--dry-run", is_flag=True, help="List what would be written and removed; write nothing.")
 @click.option("--env-file", is_flag=True, help="systemd, supervisord: put the app env in APP.env (mode 0600).")
 @click.option("--user-units", is_flag=True, help="systemd: units for systemctl --user.")
@@ -35,7 +36,7 @@ __all__ = ["export_command"]
 @click.option("--listen", metavar="TYPES", help="Comma-separated process types that listen on PORT (default: web).")
 @global_options
 @click.pass_context
-def export_command(ctx: click.Context, format_name: str, location: str, **options: Any) -> None:
+def export_command(ctx: click.Context, /, format_name: str, location: str, **options: Any) -> None:
     """Export the Procfile to FORMAT files in LOCATION."""
     opts = globals_of(ctx, options)
     # Imported here so `hu --help` does not load Jinja2.

@@ -21,7 +21,7 @@ from honcho_uv.procfile.app import App, load_app
 __all__ = ["GlobalOptions", "global_options", "globals_of", "split_names", "want_colour"]
 
 
-def _multi(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...] | None:
+def _multi(ctx: click.Context, /, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...] | None:
     return value or None
 
 
@@ -61,7 +61,7 @@ class GlobalOptions:
 _NAMES = ("procfile", "env_files", "app_root", "color", "no_prefix", "timestamps")
 
 
-def globals_of(ctx: click.Context, params: dict[str, Any]) -> GlobalOptions:
+def globals_of(ctx: click.Context, /, params: dict[str, Any]) -> GlobalOptions:
     """Merge the global options of the command (*params*, popped) over the group's."""
     group = ctx.find_root().params
     merged: dict[str, Any] = {}
@@ -90,7 +90,7 @@ def want_colour(flag: bool | None, stream: Any = None, environ: dict[str, str] |
         return True
     stream = sys.stdout if stream is None else stream
     try:
-        return stream.isatty()
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
 

@@ -47,7 +47,7 @@ __all__ = ["run_command"]
 @global_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @click.pass_context
-def run_command(ctx: click.Context, **params: Any) -> None:
+def run_command(ctx: click.Context, /, **params: Any) -> None:
     """Run COMMAND (or a Procfile entry by name) with the app's environment."""
     opts = globals_of(ctx, params)
     command = list(params["command"])
@@ -123,7 +123,8 @@ def parse_ready(specs: tuple[str, ...], names: list[str]) -> dict[str, str]:
                 if float(how) < 0:
                     raise ValueError
             except ValueError:
-                raise InvalidOption("--ready", f"{name}: expected port, regex:PATTERN or seconds, got {how!r}") from None
+                raise InvalidOption("--ready",
+                                    f"{name}: expected port, regex:PATTERN or seconds, got {how!r}") from None
         out[name] = how
     return out
 
@@ -149,7 +150,7 @@ async def _smoke(opts: GlobalOptions, command: list[str], params: dict[str, Any]
         for template in app_templates(app, counts, timeout=params["timeout"]):
             manager.add_template(template, start=template.numprocesses > 0)
         ready_task = asyncio.ensure_future(watcher.all_ready(params["ready_timeout"]))
-        await asyncio.wait([ready_task, foreground.done], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([ready_task, foreground.done], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
         if not ready_task.done():
             ready_task.cancel()
         if not ready_task.done() or ready_task.cancelled() or not ready_task.result():
@@ -164,7 +165,8 @@ async def _smoke(opts: GlobalOptions, command: list[str], params: dict[str, Any]
             await child_wait
             reason = watcher.problem or "a process stopped"
             return await _fail(foreground, printer, f"{' '.join(command)} interrupted: {reason}")
-        code = child.returncode if child.returncode >= 0 else 128 - child.returncode
+        returncode = child.returncode if child.returncode is not None else 1
+        code = returncode if returncode >= 0 else 128 - returncode
         foreground.shutdown(code, f"{command[0]} exited with code {code}")
         await foreground.done
         return code
@@ -249,7 +251,8 @@ class ReadyWatcher:
                 started.setdefault(name, time.monotonic())
                 if how == "port" and await _accepts(self.ports[name]):
                     self.ready.add(name)
-                elif how not in ("port",) and not how.startswith("regex:") and time.monotonic() - started[name] >= float(how):
+                elif how != "port" and not how.startswith("regex:") \
+                        and time.monotonic() - started[name] >= float(how):
                     self.ready.add(name)
             if len(self.ready) == len(self.how):
                 return True
@@ -261,8 +264,8 @@ class ReadyWatcher:
 
 async def _accepts(port: int) -> bool:
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 0.5)
-    except (OSError, asyncio.TimeoutError):
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 0.5)
+    except (TimeoutError, OSError):
         return False
     writer.close()
     try:

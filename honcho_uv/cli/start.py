@@ -45,20 +45,21 @@ __all__ = ["start_command"]
               help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
 @global_options
 @click.pass_context
-def start_command(ctx: click.Context, **params: Any) -> None:
+def start_command(ctx: click.Context, /, **params: Any) -> None:
     """Run the processes of the Procfile (all, or the PROCESSES named)."""
     opts = globals_of(ctx, params)
     if params["timeout"] < 0:
         raise InvalidOption("--timeout", "must be >= 0")
     app = opts.load_app(params["port"])
     formation = parse_formation([*params["concurrency"], *params["formation"]])
-    counts = resolve_formation(app.procfile, formation, only=params["processes"], exclude=split_names(params["exclude"]))
+    counts = resolve_formation(app.procfile, formation, only=params["processes"],
+                               exclude=split_names(params["exclude"]))
     named = [*split_names(params["quiet"]), *split_names(params["can_die"]), *split_names(params["restart"]),
              *split_names(params["stdin"])]
     for name in named:
         if name != "all" and name not in app.procfile:
             raise InvalidOption("process", f"no process type {name!r} in {app.procfile.path}")
-    flapping = FlappingInfo.coerce(params["flapping"]) if params["flapping"] else FlappingInfo()
+    flapping = (FlappingInfo.coerce(params["flapping"]) if params["flapping"] else None) or FlappingInfo()
     with AppLock(app.root):
         code = run_loop(_run(app, counts, opts, params, flapping))
     ctx.exit(code)

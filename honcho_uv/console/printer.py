@@ -75,7 +75,7 @@ class Printer:
 
     def stop(self) -> None:
         for key in self._framer.keys():
-            self._emit(self._names.get(key, "?"), self._framer.flush(key))  # type: ignore[arg-type]
+            self._emit(self._names.get(key, "?") if isinstance(key, int) else "?", self._framer.flush(key))
         for timer in self._flush_timers.values():
             timer.cancel()
         self._flush_timers.clear()

@@ -5,7 +5,8 @@ user and its ``preexec_fn`` blocks the loop, so the spawn execs this tiny progra
 privileges (supplementary groups, then gid, then uid) and execs the real command in the same
 process (same pid). It is run by file path with ``-I`` and imports only the standard
 library, so neither the child's environment nor its working directory can substitute other
-code for it (``-m`` would search the cwd and PYTHONPATH). On failure it writes one line to stderr and exits 127, like a shell.
+code for it (``-m`` would search the cwd and PYTHONPATH). On failure it writes one line to
+stderr and exits 127, like a shell.
 """
 
 from __future__ import annotations

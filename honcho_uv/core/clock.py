@@ -47,6 +47,6 @@ def as_clock(clock: Clock | Callable[[], float], loop: asyncio.AbstractEventLoop
     """*clock* itself if it is a :class:`Clock`; a plain ``() -> float`` (the gaffer-era
     ``Manager(clock=time.monotonic)``) becomes a :class:`LoopClock` reading it."""
     if hasattr(clock, "call_later") and hasattr(clock, "now"):
-        return clock  # type: ignore[return-value]
+        return clock
     assert callable(clock), "clock must be a Clock or a () -> float"
     return LoopClock(loop, clock)

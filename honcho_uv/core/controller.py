@@ -153,7 +153,7 @@ class Controller:
             finally:
                 loop.close()
 
-    def stop(self, callback: Callable[[Controller], Any] | None = None) -> None:
+    def stop(self, callback: Callable[[Any], Any] | None = None) -> None:
         """Stop every process (in parallel), then the applications in reverse order.
 
         Safe from any thread. *callback(manager)* runs on the loop when everything has exited.

@@ -63,7 +63,7 @@ async def spawn_detached(argv: list[str], env: Mapping[str, str], cwd: str | Non
         on_session(helper.pid)
         reader = asyncio.StreamReader()
         transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), open(r, "rb", buffering=0)  # noqa: SIM115
+            lambda: asyncio.StreamReaderProtocol(reader), open(r, "rb", buffering=0)  # noqa: ASYNC230 - a pipe fd
         )
         r = -1  # owned by the transport
         try:

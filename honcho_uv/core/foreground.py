@@ -101,7 +101,7 @@ class Foreground:
             self.loop.call_soon(self.say, f"{reason}: stopping all processes")
         assert self.manager is not None, "attach() first"
 
-        def finished(_: Manager) -> None:
+        def finished(_: object) -> None:
             if not self.done.done():
                 self.done.set_result(code)
 

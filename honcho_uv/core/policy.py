@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from honcho_uv.models import ExitStatus, FlappingInfo
 
-__all__ = ["FlapHistory", "Verdict", "record_unexpected_exit", "record_retry", "wants_restart"]
+__all__ = ["FlapHistory", "Verdict", "record_retry", "record_unexpected_exit", "wants_restart"]
 
 
 class Verdict(enum.Enum):

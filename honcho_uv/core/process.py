@@ -29,16 +29,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-import psutil  # noqa: TC002 - only for the type of a stop snapshot
-
 from honcho_uv.core import kill
-from honcho_uv.core.snapshot import InstanceInfo, describe
 from honcho_uv.core.procfs import ProcessTable, create_time
+from honcho_uv.core.snapshot import InstanceInfo, describe
 from honcho_uv.core.stdio import OutputProtocol, close_fds, make_pipes
 from honcho_uv.errors import SpawnError, StateError
 from honcho_uv.models import ExitStatus, ProcessTemplate
 
 if TYPE_CHECKING:
+    import psutil
+
     from honcho_uv.core.bus import OutputBus
     from honcho_uv.core.reaper import Reaper
     from honcho_uv.core.spawn import Child, Spawner
@@ -156,7 +156,7 @@ class Process:
 
     async def _spawn(self, on_started: Callable[[Process], None] | None) -> None:
         template = self.template
-        if template.cwd is not None and not os.path.isdir(template.cwd):
+        if template.cwd is not None and not os.path.isdir(template.cwd):  # noqa: ASYNC240 - one stat
             raise SpawnError(f"{self.name}: working directory {template.cwd!r} does not exist")
         pipes = make_pipes(self.name, template.redirect_output, template.redirect_input)
         labels = template.redirect_output
@@ -203,14 +203,14 @@ class Process:
             self._exit_reported_or_grace()
 
     async def _connect_stdin(self, fd: int) -> None:
-        pipe = open(fd, "wb", buffering=0)  # noqa: SIM115 - owned by the transport from here
+        pipe = open(fd, "wb", buffering=0)  # noqa: ASYNC230 - wraps a pipe fd; the transport owns it
         self._stdin, _ = await self.loop.connect_write_pipe(asyncio.Protocol, pipe)
         backlog, self._stdin_backlog = self._stdin_backlog or [], None
         for data in backlog:
             self._write_now(data)
 
     async def _connect_output(self, label: str, fd: int) -> None:
-        pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - owned by the transport from here
+        pipe = open(fd, "rb", buffering=0)  # noqa: ASYNC230 - wraps a pipe fd; the transport owns it
         transport, _ = await self.loop.connect_read_pipe(lambda: OutputProtocol(self, label), pipe)
         self._pipes[label] = transport
         if not self._reading:
@@ -352,10 +352,13 @@ class Process:
             await kill.terminate(
                 self._snapshot, sig=self.template.stop_signal if sig is None else sig,
                 grace=self.template.graceful_timeout if timeout is None else timeout,
-                group=self._child.signal_group, leader=self._exited, what=self.name,
-                on_escalate=None if self._on_escalate is None else lambda m: self._on_escalate(self, m),
+                group=self._child.signal_group, leader=self._exited, what=self.name, on_escalate=self._escalated,
             )
         return await self.wait()
+
+    def _escalated(self, message: str) -> None:
+        if self._on_escalate is not None:
+            self._on_escalate(self, message)
 
     def close(self) -> None:
         """Stop reading any pipe still open (a grandchild may hold one) and free the transports."""

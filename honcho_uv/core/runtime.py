@@ -85,7 +85,8 @@ class Runtime:
             self._stop_callbacks.append(callback)
         if not self.stopping:
             self.stopping = True
-            self._stop_requested.set_result(None)
+            if not self._stop_requested.done():
+                self._stop_requested.set_result(None)
 
     async def _live(self) -> None:
         try:
@@ -94,7 +95,17 @@ class Runtime:
             self._finish()
 
     async def _until_stopped(self) -> None:
-        await self._stop_requested
+        try:
+            await self._stop_requested
+        except asyncio.CancelledError:
+            # The loop is being torn down under us (asyncio.run ending, say): nothing may be
+            # left running, so stop everything all the same, then let the cancellation go on.
+            self.stopping = True
+            await self._stop_everything()
+            raise
+        await self._stop_everything()
+
+    async def _stop_everything(self) -> None:
         for sup in self._supervisors():
             sup.cancel_retry()
             sup.stopped = True

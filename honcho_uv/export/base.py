@@ -13,7 +13,7 @@ putting a file of the same name there.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -200,7 +200,7 @@ def build_context(app: App, fmt: str, location: str | Path, counts: Mapping[str,
     )
 
 
-_FILTERS = {
+_FILTERS: dict[str, Callable[..., str]] = {
     "systemd_env": lambda kv: quoting.systemd_env_assignment(*kv),
     "systemd_exec": quoting.systemd_exec_arg,
     "systemd_spec": quoting.systemd_specifiers,

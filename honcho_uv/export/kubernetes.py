@@ -36,7 +36,8 @@ def is_secret_key(key: str) -> bool:
 def _dns(name: str, what: str) -> str:
     label = name.lower().replace("_", "-").replace(".", "-")
     if not _DNS_LABEL.match(label):
-        raise ExportError(f"kubernetes: {what} {name!r} does not give a valid name ({label!r}); use -a with letters first")
+        raise ExportError(f"kubernetes: {what} {name!r} does not give a valid name ({label!r}); "
+                          "use -a with letters first")
     return label
 
 

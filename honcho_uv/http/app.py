@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from honcho_uv.console.logbuffer import LogBuffer
 from honcho_uv.errors import HTTP_STATUS_CODES, HuError, InternalError, InvalidOption, RequestRefused, StateError
 from honcho_uv.http import handlers_pids, handlers_processes, handlers_streams
 from honcho_uv.http.binds import Bind, Listener, bind_socket, check_policy, parse_bind
@@ -37,7 +38,6 @@ from honcho_uv.http.limits import LIMITS, ConnectionGuard, Limits
 from honcho_uv.http.security import Policy, security_middleware
 from honcho_uv.http.streams import FeedRegistry
 from honcho_uv.http.wire import MAX_BODY_BYTES, error_body
-from honcho_uv.console.logbuffer import LogBuffer
 
 __all__ = ["HttpHandler", "build_app"]
 
@@ -159,7 +159,7 @@ class HttpHandler:
                 self.logs.stop()
             raise
         self.addresses = [listener.address for listener in self._listeners]
-        for address, listener in zip(self.addresses, self._listeners):
+        for address, listener in zip(self.addresses, self._listeners, strict=True):
             if not listener.bind.loopback:
                 log.warning("the API listens on %s, reachable from other machines (token required)", address)
         context = self._context = Context(manager, self.policy, self._feeds, self.logs, self.on_quit)

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from honcho_uv.errors import ConfigError, StateError
 
-__all__ = ["SUN_PATH_MAX", "Bind", "Listener", "bind_socket", "check_policy", "is_loopback_host", "parse_bind", "unlink_if_ours"]
+__all__ = ["SUN_PATH_MAX", "Bind", "Listener", "bind_socket", "check_policy", "is_loopback_host", "parse_bind",
+           "unlink_if_ours"]
 
 #: sun_path is 108 bytes on Linux, one of which is the terminating NUL.
 SUN_PATH_MAX = 107

@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from honcho_uv.http.security import Policy, transport_of
-from honcho_uv.http.streams import FeedRegistry
-from honcho_uv.errors import Forbidden
 from honcho_uv.console.logbuffer import LogBuffer
 from honcho_uv.core.manager import Manager
+from honcho_uv.errors import Forbidden
+from honcho_uv.http.security import Policy, transport_of
+from honcho_uv.http.streams import FeedRegistry
 
 __all__ = ["CTX", "Context", "ctx", "require_exec", "settle"]
 

@@ -7,9 +7,9 @@ import asyncio
 from aiohttp import web
 
 from honcho_uv._version import __version__
-from honcho_uv.errors import UnknownProcess
 from honcho_uv.core.process import Process
 from honcho_uv.core.supervisor import Supervisor
+from honcho_uv.errors import UnknownProcess
 from honcho_uv.http.context import ctx, settle
 from honcho_uv.http.handlers_processes import checked_signal
 from honcho_uv.http.wire import describe_instance, int_id, ok, read_json, template_name

@@ -8,9 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from honcho_uv.errors import InvalidOption
+from honcho_uv.errors import BadRequest, InvalidOption
 from honcho_uv.http.context import ctx, require_exec, settle
-from honcho_uv.errors import BadRequest
 from honcho_uv.http.wire import describe_instance, describe_template, instance_name, ok, read_json, template_name
 from honcho_uv.models import ProcessTemplate, parse_signal
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
+from honcho_uv.console.logbuffer import LogLine
 from honcho_uv.errors import BadRequest, StateError, UnknownProcess
 from honcho_uv.http.context import ctx
 from honcho_uv.http.limits import read_body
 from honcho_uv.http.streams import serve_feed
 from honcho_uv.http.wire import MAX_BODY_BYTES, instance_name, int_id, ok, read_json, template_name
-from honcho_uv.console.logbuffer import LogLine
 
 __all__ = ["routes"]
 

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from honcho_uv.http.binds import Bind, bind_socket
 from honcho_uv.console.logbuffer import LogBuffer
+from honcho_uv.http.binds import Bind, bind_socket
 
 __all__ = ["ControlApi"]
 

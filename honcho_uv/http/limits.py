@@ -197,7 +197,7 @@ async def read_body(request: web.Request) -> bytes:
     limits = request.app.get(LIMITS) or Limits()
     try:
         return await asyncio.wait_for(request.read(), limits.body_timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise web.HTTPRequestTimeout(text=f"the request body did not arrive within {limits.body_timeout:g} s") from None
     except (web.RequestPayloadError, HttpProcessingError):
         raise web.HTTPBadRequest(text="the request body could not be read (bad encoding or framing)") from None

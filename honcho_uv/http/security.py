@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from honcho_uv.http.binds import is_loopback_host
 from honcho_uv.errors import Forbidden
+from honcho_uv.http.binds import is_loopback_host
 
 __all__ = ["Policy", "peer_uid", "security_middleware", "transport_of"]
 
@@ -78,7 +78,7 @@ def peer_uid(request: web.Request) -> int | None:
         _pid, uid, _gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
     except OSError:
         return None
-    return uid
+    return int(uid)
 
 
 def _host_allowed(host_header: str, policy: Policy) -> bool:

@@ -36,7 +36,8 @@ def is_simple_command(command: str) -> bool:
     character outside quotes): ``; & | < > ( )``, a backtick, ``$(``, a newline.
     Inside double quotes only ``$(`` and backticks count (they run subcommands).
     A leading ``NAME=value`` assignment, a reserved word, a shell builtin with no program
-    of its name (``exit``, ``cd``, ``trap``...) or ``exec`` itself also make it "not simple". The test is conservative: when unsure, it says False,
+    of its name (``exit``, ``cd``, ``trap``...) or ``exec`` itself also make it "not simple".
+    The test is conservative: when unsure, it says False,
     and the command then runs as written, which is always correct.
     """
     text = command.strip()

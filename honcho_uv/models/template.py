@@ -1,201 +1,26 @@
-"""Plain data: the name grammar, process templates, flapping settings, exit statuses and states.
-
-Leaf module (layer L0): it imports nothing of honcho_uv but :mod:`errors`, so every layer can
-use it. The one place the process-name grammar is written (``NAME_PATTERN``): the Procfile
-parser, the CLI and the HTTP API all check names through :func:`validate_name` and
-:func:`split_instance_name`.
-"""
+"""ProcessTemplate: everything needed to run N instances of one command, validated."""
 
 from __future__ import annotations
 
-import enum
 import grp
-import math
 import pwd
-import re
 import shlex
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from honcho_uv.errors import InvalidOption
+from honcho_uv.models.flapping import FlappingInfo, is_seconds
+from honcho_uv.models.names import validate_name
+from honcho_uv.models.states import parse_signal
 
-__all__ = [
-    "MAX_NUMPROCESSES",
-    "NAME_PATTERN",
-    "RESTART_POLICIES",
-    "ExitStatus",
-    "FlappingInfo",
-    "ProcessState",
-    "ProcessTemplate",
-    "check_count",
-    "parse_signal",
-    "split_instance_name",
-    "validate_name",
-]
-
-#: A process type name. Instance names add ``.N`` (N >= 1, at most six digits).
-NAME_PATTERN = r"[A-Za-z0-9_-]+"
-_NAME_RE = re.compile(rf"\A{NAME_PATTERN}\Z")
-_INSTANCE_RE = re.compile(rf"\A({NAME_PATTERN})(?:\.([1-9][0-9]{{0,5}}))?\Z")
-
-
-def validate_name(name: str, what: str = "process name") -> str:
-    """Return *name* if it is a valid process type name, else raise :class:`InvalidOption`
-    naming *what*."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise InvalidOption(what, f"invalid name {str(name)[:60]!r} (use letters, digits, '_' and '-')")
-    return name
-
-
-def split_instance_name(name: str, what: str = "process name") -> tuple[str, int | None]:
-    """``"web.2"`` -> ``("web", 2)``; ``"web"`` -> ``("web", None)``.
-
-    Raises:
-        InvalidOption: if *name* is not a type name with an optional ``.N`` suffix (N >= 1).
-    """
-    match = _INSTANCE_RE.match(name) if isinstance(name, str) else None
-    if match is None:
-        raise InvalidOption(what, f"invalid name {str(name)[:60]!r} (expected NAME or NAME.N)")
-    type_name, number = match.groups()
-    return type_name, int(number) if number else None
+__all__ = ["DEFAULT_GRACEFUL_TIMEOUT_S", "MAX_NUMPROCESSES", "RESTART_POLICIES", "ProcessTemplate", "check_count"]
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 DEFAULT_GRACEFUL_TIMEOUT_S = 10.0
 #: A bound on instances per template: a typo or a hostile ``_scale`` must not fork-bomb the host.
 MAX_NUMPROCESSES = 10000
-
-
-def _seconds(value: Any) -> bool:
-    """A finite number of seconds >= 0 (JSON's NaN and Infinity are not)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-
-
-class ProcessState(str, enum.Enum):
-    """Supervisor's states, for a template (the state of its instances as a whole)."""
-
-    STOPPED = "STOPPED"  # not wanted; nothing running
-    STARTING = "STARTING"  # spawned, not yet stable
-    RUNNING = "RUNNING"
-    BACKOFF = "BACKOFF"  # flapping: waiting retry_in before the next start
-    STOPPING = "STOPPING"  # stop signal sent, waiting for exits
-    EXITED = "EXITED"  # ran and exited, not restarted (restart=never / on-failure after 0)
-    FATAL = "FATAL"  # gave up after max_retry flaps; only a user start leaves it
-
-
-#: Allowed transitions, checked by the Manager; a transition outside this table is a bug.
-TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
-    ProcessState.STOPPED: frozenset({ProcessState.STARTING}),
-    ProcessState.STARTING: frozenset(
-        {ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STOPPING, ProcessState.EXITED,
-         ProcessState.FATAL, ProcessState.STOPPED}
-    ),
-    ProcessState.RUNNING: frozenset(
-        {ProcessState.BACKOFF, ProcessState.STOPPING, ProcessState.EXITED, ProcessState.FATAL,
-         ProcessState.STOPPED, ProcessState.STARTING}
-    ),
-    ProcessState.BACKOFF: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.FATAL}),
-    ProcessState.STOPPING: frozenset({ProcessState.STOPPED, ProcessState.STARTING}),
-    ProcessState.EXITED: frozenset({ProcessState.STARTING, ProcessState.STOPPED}),
-    ProcessState.FATAL: frozenset({ProcessState.STARTING, ProcessState.STOPPED}),
-}
-
-
-@dataclass(frozen=True)
-class ExitStatus:
-    """How a child ended: an exit code, or the signal that killed it (never both)."""
-
-    code: int | None = None
-    signal: int | None = None
-
-    @classmethod
-    def from_returncode(cls, returncode: int) -> ExitStatus:
-        """asyncio's convention (negative = killed by that signal) -> ExitStatus."""
-        if returncode < 0:
-            return cls(None, -returncode)
-        return cls(returncode, None)
-
-    @property
-    def returncode(self) -> int:
-        """The shell's convention: the code, or 128 + signal number."""
-        return 128 + self.signal if self.signal is not None else (self.code or 0)
-
-    @property
-    def success(self) -> bool:
-        return self.signal is None and self.code == 0
-
-    def describe(self) -> str:
-        if self.signal is not None:
-            try:
-                name = signal.Signals(self.signal).name
-            except ValueError:
-                name = f"signal {self.signal}"
-            return f"killed by {name}"
-        return f"exited with code {self.code}"
-
-
-def parse_signal(value: int | str, option: str = "signal") -> signal.Signals:
-    """``"TERM"``, ``"SIGTERM"``, ``"term"``, ``15`` or ``"15"`` -> ``signal.SIGTERM``."""
-    try:
-        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-            return signal.Signals(int(value))
-        name = str(value).strip().upper()
-        return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
-    except (KeyError, ValueError):
-        raise InvalidOption(option, f"unknown signal {str(value)[:20]!r}") from None
-
-
-@dataclass(frozen=True)
-class FlappingInfo:
-    """gaffer's flapping rule: *attempts* unexpected exits within *window* seconds is a flap.
-
-    A flap puts the template in BACKOFF for *retry_in* seconds; the flap after *max_retry*
-    retries makes it FATAL. Retries reset after *stable_after* seconds with no unexpected exit
-    (gaffer reset them on any slow crash, so it never gave up; see gaffer-spec.md §2.4).
-    """
-
-    attempts: int = 2
-    window: float = 1.0
-    retry_in: float = 7.0
-    max_retry: int = 5
-    stable_after: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool) or self.attempts < 1:
-            raise InvalidOption("flapping.attempts", "must be a whole number >= 1")
-        if not isinstance(self.max_retry, int) or isinstance(self.max_retry, bool) or self.max_retry < 0:
-            raise InvalidOption("flapping.max_retry", "must be a whole number >= 0")
-        for name in ("window", "retry_in", "stable_after"):
-            if not _seconds(getattr(self, name)):
-                raise InvalidOption(f"flapping.{name}", "must be a finite number of seconds >= 0")
-
-    @classmethod
-    def coerce(cls, value: Any) -> FlappingInfo | None:
-        """Accept a FlappingInfo, a dict, a sequence ``(attempts, window, retry_in, max_retry)``,
-        a string ``"2 1 7 5"`` (the gafferd ini form), True (defaults) or None/False (off)."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, FlappingInfo):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {f.name for f in fields(cls)}
-            if unknown:
-                raise InvalidOption("flapping", f"unknown key(s) {', '.join(sorted(unknown))}")
-            return cls(**value)
-        if isinstance(value, str):
-            value = value.replace(",", " ").split()
-        if isinstance(value, Sequence) and 1 <= len(value) <= 5:
-            try:
-                # Each position takes the type of its field's default (attempts and max_retry
-                # are whole numbers), so adding a field never shifts another's type.
-                kw = {f.name: type(f.default)(float(v)) for f, v in zip(fields(cls), value)}
-            except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf); ValueError: int(nan)
-                raise InvalidOption("flapping", "expected 'attempts window retry_in max_retry' (finite numbers)") from None
-            return cls(**kw)
-        raise InvalidOption("flapping", f"cannot read {value!r}")
 
 
 def _resolve_uid(value: int | str | None) -> int | None:
@@ -286,7 +111,7 @@ class ProcessTemplate:
         check_count(self.numprocesses, "numprocesses")
         self._set("flapping", FlappingInfo.coerce(self.flapping))
         self._set("redirect_output", _checked_labels(self.redirect_output))
-        if not _seconds(self.graceful_timeout):
+        if not is_seconds(self.graceful_timeout):
             raise InvalidOption("graceful_timeout", "must be a finite number of seconds >= 0")
         self._set("stop_signal", int(parse_signal(self.stop_signal, "stop_signal")))
         if self.restart not in RESTART_POLICIES:
@@ -370,7 +195,8 @@ def _checked_args(cmd: Any, args: Any) -> tuple[str, ...] | None:
         args = tuple(args)
     if "\0" in cmd or any("\0" in a for a in args or ()):
         raise InvalidOption("cmd", "must not contain a NUL byte")  # exec would raise ValueError at spawn
-    return args
+    checked: tuple[str, ...] | None = args
+    return checked
 
 
 def _checked_env(env: Any) -> dict[str, str]:
@@ -386,10 +212,10 @@ def _checked_labels(labels: Any) -> tuple[str, ...]:
         labels = [part.strip() for part in labels.split(",") if part.strip()]
     if labels and not isinstance(labels, (list, tuple)):
         raise InvalidOption("redirect_output", "must be a list of up to 2 labels")
-    labels = tuple(labels or ())
-    if len(labels) > 2:
-        raise InvalidOption("redirect_output", f"at most 2 labels (stdout, stderr), got {len(labels)}")
-    for label in labels:
+    checked: tuple[str, ...] = tuple(labels or ())
+    if len(checked) > 2:
+        raise InvalidOption("redirect_output", f"at most 2 labels (stdout, stderr), got {len(checked)}")
+    for label in checked:
         if not isinstance(label, str) or not label or label in (".", "stdin"):
             raise InvalidOption("redirect_output", f"invalid label {label!r}")
-    return labels
+    return checked
