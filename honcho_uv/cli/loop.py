@@ -27,16 +27,5 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def run_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run *coro* to completion on a fresh loop (uvloop when available)."""
-    factory = loop_factory()
-    if hasattr(asyncio, "Runner"):
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)
-    if factory is not None:  # Python 3.10: no Runner
-        loop = factory()
-        try:
-            asyncio.set_event_loop(loop)
-            return loop.run_until_complete(coro)
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-    return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(coro)

@@ -99,7 +99,7 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
 
 def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> ControlApi | None:
     """Listen for the control API (`hu ps`, `hu restart`, ... ; `hu quit` exits 0) on *path*
-    before anything is spawned; it loads on first use (see control_api.py). If the socket
+    before anything is spawned; it loads on first use (see http/lazy.py). If the socket
     cannot be had, say why on the console and run without it (None)."""
     try:
         control = ControlApi(path, on_quit=lambda: foreground.shutdown(0, "quit requested"), logs=logs)

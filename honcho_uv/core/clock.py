@@ -2,7 +2,7 @@
 
 DESIGN.md: "All timing uses the monotonic clock, injected so tests can drive it." The restart
 policy reads :meth:`Clock.now`, and the BACKOFF retry and the minimum respawn interval are
-scheduled with :meth:`Clock.call_later`, so a test clock (``tests/kit/fakes.py``) can move
+scheduled with :meth:`Clock.call_later`, so a test clock (``FakeClock`` in the tests) can move
 time forward at once instead of sleeping.
 """
 

@@ -6,7 +6,8 @@ orphans, and the daemon's cleanup of a crashed daemon's leftovers. As trio's ``r
 does, it never returns while a target it was given may still run:
 
 1. the stop signal and then SIGCONT (a stopped process cannot act on SIGTERM) to the group
-   and to each member;
+   and to each member outside it (a member in the group gets it once, through the group:
+   many programs read a second SIGTERM or SIGINT as "quit now");
 2. wait until the leader has exited and every member is gone, up to *grace* seconds;
 3. past the deadline: one warning naming what ignored the signal (``on_escalate``), then
    SIGKILL to the group and each member still alive; wait for the leader (SIGKILL cannot be
@@ -125,6 +126,7 @@ async def terminate(
     sig: int = signal.SIGTERM,
     grace: float,
     group: GroupSignal | None = None,
+    outside: Iterable[psutil.Process] | None = None,
     leader: Awaitable[object] | None = None,
     what: str = "process",
     on_escalate: Callable[[str], None] | None = None,
@@ -137,6 +139,8 @@ async def terminate(
         sig: the stop signal (SIGCONT follows it).
         grace: seconds between the stop signal and SIGKILL.
         group: sends a signal to the leader's process group (None: no group).
+        outside: the members outside that group, which the group signal does not reach
+            (default: all of *members*); SIGKILL goes to every member regardless.
         leader: resolves when the group leader (our own child) has exited and been reaped.
         what: names the target in the escalation message (``web.1``).
         on_escalate: called with that message when SIGKILL is needed (a warning is logged too).
@@ -146,12 +150,13 @@ async def terminate(
     awaited before ``CancelledError`` propagates.
     """
     members = list(members)
+    direct = members if outside is None else list(outside)
     leader_done = asyncio.ensure_future(leader) if leader is not None else None
     try:
         for s in (sig, signal.SIGCONT):
             if group is not None:
                 group(s)
-            signal_all(members, s)
+            signal_all(direct, s)
         try:
             async with asyncio.timeout(grace):
                 if leader_done is not None:

@@ -348,11 +348,12 @@ class Process:
         if self._child is None or self.os_pid is None:
             return None
         if self.alive:
-            self._snapshot = self._table.snapshot(self.os_pid)
+            self._snapshot, escapees = self._table.split_snapshot(self.os_pid)
             await kill.terminate(
                 self._snapshot, sig=self.template.stop_signal if sig is None else sig,
                 grace=self.template.graceful_timeout if timeout is None else timeout,
-                group=self._child.signal_group, leader=self._exited, what=self.name, on_escalate=self._escalated,
+                group=self._child.signal_group, outside=escapees, leader=self._exited, what=self.name,
+                on_escalate=self._escalated,
             )
         return await self.wait()
 

@@ -103,6 +103,12 @@ class ProcessTable:
         objects. Never raises: processes that vanish or deny access while we look are skipped."""
         return handles(self.view(fresh).tree_pids(leader))
 
+    def split_snapshot(self, leader: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
+        """:meth:`snapshot`, and the part of it outside the leader's process group."""
+        view = self.view()
+        members = handles(view.tree_pids(leader))
+        return members, [p for p in members if view.entries.get(p.pid, (0, 0, 0))[1] != leader]
+
     def adopted_orphans(self, exclude_sessions: Iterable[int] = ()) -> list[psutil.Process]:
         """Our children (and their descendants) that we did not start: orphans re-parented to us
         as subreaper. Children in our own session, or in *exclude_sessions*, are not included.

@@ -115,14 +115,14 @@ class Daemon:
                 manager.add_template(spec.template, start=spec.start)
             await manager.wait_stopped()
             await self.http.wait_closed()
-            if self._reloading is not None:
-                await asyncio.gather(self._reloading, return_exceptions=True)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             if manager.started:
                 manager.stop()
                 await manager.wait_stopped()
+            if self._reloading is not None:  # ours: awaited however run() ends
+                await asyncio.gather(self._reloading, return_exceptions=True)
             await self.http.wait_closed()
             self._state_closed = True
             if self._state_timer is not None:

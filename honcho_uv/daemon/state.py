@@ -186,10 +186,18 @@ def _describe(proc: psutil.Process) -> str:
 
 async def _stop(record: Record, leader_alive: bool, procs: list[psutil.Process]) -> None:
     # With the leader verified ours, its group is too: signalling the group also catches members
-    # forked since the scan.
+    # forked since the scan (and each member of the group is signalled once, through it).
+    outside = [p for p in procs if _pgid(p.pid) != record.pgid] if leader_alive else procs
     await kill.terminate(procs, sig=record.stop_signal, grace=record.graceful_timeout,
                          group=(lambda sig: kill.signal_group(record.pgid, sig)) if leader_alive else None,
-                         what=f"leftover {record.name}")
+                         outside=outside, what=f"leftover {record.name}")
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 async def stop_leftovers(daemon_pid: int | None, records: list[Record]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The HTTP control API (aiohttp lives here, in the client and in daemon.py only).
+"""The HTTP control API (layer L4; aiohttp is imported here and, through it, by the daemon).
 
 :class:`HttpHandler` serves a Manager; :mod:`honcho_uv.http.client` talks to one.
 
