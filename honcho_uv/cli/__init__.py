@@ -37,6 +37,7 @@ LAZY_COMMANDS = {
     "send": "honcho_uv.cli.control:send_command",
     "signal": "honcho_uv.cli.control:signal_command",
     "quit": "honcho_uv.cli.control:quit_command",
+    "wait": "honcho_uv.cli.control:wait_command",
 }
 
 

@@ -27,7 +27,10 @@ from honcho_uv.models import split_instance_name, validate_name
 from honcho_uv.rundir import socket_path
 
 __all__ = ["logs_command", "ps_command", "quit_command", "restart_command", "scale_command", "send_command",
-           "signal_command", "start_process_command", "stats_command", "stop_command"]
+           "signal_command", "start_process_command", "stats_command", "stop_command", "wait_command"]
+
+#: A client waits this much longer than the server's own wait, to hear its answer.
+CALL_MARGIN_S = 10.0
 
 
 def control_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,17 +99,21 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else "yes" if value else "no"
+
+
 def _ps_rows(processes: list[dict[str, Any]], stats: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for job in processes:
         if not job["instances"]:
-            rows.append({"name": job["name"], "state": job["state"], "id": None, "os_pid": None, "uptime": None,
-                         "restarts": job["restarts"], "cpu": None, "mem": None})
+            rows.append({"name": job["name"], "state": job["state"], "ready": job.get("ready"), "id": None,
+                         "os_pid": None, "uptime": None, "restarts": job["restarts"], "cpu": None, "mem": None})
         for inst in job["instances"]:
             sample = stats.get(inst["id"], {})
-            rows.append({"name": inst["name"], "state": inst["state"], "id": inst["id"], "os_pid": inst["os_pid"],
-                         "uptime": inst["uptime"], "restarts": job["restarts"], "cpu": sample.get("cpu"),
-                         "mem": sample.get("mem_info1")})
+            rows.append({"name": inst["name"], "state": inst["state"], "ready": inst.get("ready"), "id": inst["id"],
+                         "os_pid": inst["os_pid"], "uptime": inst["uptime"], "restarts": job["restarts"],
+                         "cpu": sample.get("cpu"), "mem": sample.get("mem_info1")})
     return rows
 
 
@@ -124,9 +131,10 @@ def ps_command(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return 0
-        click.echo(_table([[r["name"], r["state"], r["os_pid"] or "-", _duration(r["uptime"]), r["restarts"],
-                            "-" if r["cpu"] is None else f"{r['cpu']:.1f}%", _bytes(r["mem"])] for r in rows],
-                          ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]))
+        click.echo(_table([[r["name"], r["state"], _yes_no(r["ready"]), r["os_pid"] or "-", _duration(r["uptime"]),
+                            r["restarts"], "-" if r["cpu"] is None else f"{r['cpu']:.1f}%", _bytes(r["mem"])]
+                           for r in rows],
+                          ["NAME", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]))
         return 0
 
     _run(ctx, params, body)
@@ -301,6 +309,38 @@ def signal_command(ctx: click.Context, /, name: str, sig: str, **params: Any) ->
     async def body(client: Client) -> int:
         result = await client.call("POST", f"/processes/{name}/_signal", {"signal": sig})
         click.echo(f"{result['signal']} sent to {name} ({result['signalled']} process(es))")
+        return 0
+
+    _run(ctx, params, body)
+
+
+@click.command("wait")
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option("--timeout", default=60.0, type=float, show_default=True, metavar="SECONDS",
+              help="Give up after this long.")
+@control_options
+@click.pass_context
+def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, **params: Any) -> None:
+    """Wait until the named processes (default: all) are ready.
+
+    Exit 0 once they are, 1 on timeout (naming those that are not), 2 if one failed (it
+    exited before it was ready, or gave up).
+    """
+    for name in names:
+        validate_name(name)
+    if timeout < 0:
+        raise InvalidOption("--timeout", "must be >= 0")
+
+    async def body(client: Client) -> int:
+        query = {"timeout": f"{timeout:g}", "names": ",".join(names)}
+        result = await client.call("GET", "/wait", params=query, timeout=timeout + CALL_MARGIN_S)
+        if result["failed"]:
+            for name, why in result["failed"].items():
+                click.echo(f"hu: {name} failed: {why}", err=True)
+            return 2
+        if result["waiting"]:
+            click.echo(f"hu: not ready after {timeout:g}s: {', '.join(result['waiting'])}", err=True)
+            return 1
         return 0
 
     _run(ctx, params, body)

@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from honcho_uv.cli.options import global_options, globals_of
-from honcho_uv.procfile.app import load_app
 from honcho_uv.procfile.formation import parse_formation, resolve_formation
 
 __all__ = ["export_command"]
@@ -43,7 +42,7 @@ def export_command(ctx: click.Context, /, format_name: str, location: str, **opt
     from honcho_uv.export import ExportOptions, build_context, export, get_exporter
 
     get_exporter(format_name)  # an unknown format fails before any file is read
-    app = load_app(opts.app_root, opts.procfile, opts.env_files or (), options.pop("port"))
+    app = opts.load_app(options.pop("port"))
     counts = resolve_formation(app.procfile, parse_formation([*options.pop("concurrency"), *options.pop("formation")]))
     dry_run = options.pop("dry_run")
     listen = options.pop("listen")

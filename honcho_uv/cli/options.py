@@ -16,9 +16,11 @@ from typing import Any
 
 import click
 
+from honcho_uv.errors import InvalidOption
+from honcho_uv.models import Probe, parse_probe
 from honcho_uv.procfile.app import App, load_app
 
-__all__ = ["GlobalOptions", "global_options", "globals_of", "split_names", "want_colour"]
+__all__ = ["GlobalOptions", "global_options", "globals_of", "parse_ready", "split_names", "want_colour"]
 
 
 def _multi(ctx: click.Context, /, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -31,6 +33,8 @@ _GLOBALS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
                  help="Env files (repeatable, or comma-separated; default .env)."),
     click.option("-d", "--app-root", metavar="DIR", default=None,
                  help="App root: where the Procfile and env files are, and the processes' cwd."),
+    click.option("--config", "config", metavar="FILE", default=None, envvar="HU_CONFIG",
+                 help="hu.toml to read (default: hu.toml beside the Procfile, if any; env HU_CONFIG)."),
     click.option("--color/--no-color", "--colour/--no-colour", "color", default=None,
                  help="Force colour on or off (default: NO_COLOR, FORCE_COLOR, then TTY)."),
     click.option("--no-prefix", "no_prefix", is_flag=True, default=None, help="Print output lines raw."),
@@ -53,12 +57,13 @@ class GlobalOptions:
     color: bool | None
     no_prefix: bool
     timestamps: bool
+    config: str | None = None
 
     def load_app(self, port: int | str | None = None) -> App:
-        return load_app(self.app_root, self.procfile, self.env_files, port)
+        return load_app(self.app_root, self.procfile, self.env_files, port, config=self.config)
 
 
-_NAMES = ("procfile", "env_files", "app_root", "color", "no_prefix", "timestamps")
+_NAMES = ("procfile", "env_files", "app_root", "color", "no_prefix", "timestamps", "config")
 
 
 def globals_of(ctx: click.Context, /, params: dict[str, Any]) -> GlobalOptions:
@@ -75,6 +80,7 @@ def globals_of(ctx: click.Context, /, params: dict[str, Any]) -> GlobalOptions:
         color=merged["color"],
         no_prefix=bool(merged["no_prefix"]),
         timestamps=True if merged["timestamps"] is None else merged["timestamps"],
+        config=merged["config"],
     )
 
 
@@ -100,4 +106,19 @@ def split_names(values: tuple[str, ...] | None) -> list[str]:
     out: list[str] = []
     for value in values or ():
         out.extend(v.strip() for v in value.split(",") if v.strip())
+    return out
+
+
+def parse_ready(specs: tuple[str, ...] | None, names: list[str]) -> dict[str, Probe]:
+    """``("web=http:/healthz", "db=tcp")`` -> ``{name: Probe}`` (``--ready NAME=PROBE``).
+
+    Raises:
+        InvalidOption: ``--ready``, naming the bad name or probe.
+    """
+    out = {}
+    for spec in specs or ():
+        name, eq, text = spec.partition("=")
+        if not eq or name not in names:
+            raise InvalidOption("--ready", f"expected NAME=PROBE for one of {', '.join(names)}, got {spec[:60]!r}")
+        out[name] = parse_probe(text, f"--ready {name}")
     return out

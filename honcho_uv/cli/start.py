@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import click
 
 from honcho_uv.cli.loop import run_loop
-from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, split_names, want_colour
+from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, parse_ready, split_names, want_colour
 from honcho_uv.console.logbuffer import LogBuffer
 from honcho_uv.console.printer import Printer
 from honcho_uv.core.foreground import Foreground
@@ -18,10 +19,12 @@ from honcho_uv.http.lazy import ControlApi
 from honcho_uv.models import FlappingInfo
 from honcho_uv.procfile.app import App, expand_instances
 from honcho_uv.procfile.formation import parse_formation, resolve_formation
-from honcho_uv.procfile.templates import app_templates
+from honcho_uv.procfile.templates import app_templates, with_dependencies
 from honcho_uv.rundir import AppLock, socket_path
 
 __all__ = ["start_command"]
+
+DEFAULT_STOP_TIMEOUT_S = 5.0
 
 
 @click.command("start")
@@ -31,8 +34,8 @@ __all__ = ["start_command"]
 @click.option("-m", "--formation", "formation", multiple=True, metavar="NAME=N,...", help="Alias of --concurrency.")
 @click.option("-x", "--exclude", multiple=True, metavar="NAME", help="Do not run these types (repeatable, commas).")
 @click.option("-p", "--port", default=None, metavar="PORT", help="Base port (default: PORT from .env, else 5000).")
-@click.option("-t", "--timeout", default=5.0, type=float, show_default=True, metavar="SECONDS",
-              help="Seconds between the stop signal and SIGKILL.")
+@click.option("-t", "--timeout", default=None, type=float, metavar="SECONDS",
+              help="Seconds between the stop signal and SIGKILL (default: [start] timeout, else 5).")
 @click.option("-q", "--quiet", multiple=True, metavar="NAME", help="Hide these types' output (repeatable, commas).")
 @click.option("--can-die", multiple=True, metavar="NAME", help="These types may exit without stopping the rest.")
 @click.option("--restart", "restart", multiple=True, metavar="NAME|all",
@@ -41,6 +44,9 @@ __all__ = ["start_command"]
               help="Flapping rule for --restart types (default 2,1,7,5: 2 exits in 1 s wait 7 s; FATAL after 5).")
 @click.option("--stdin", "stdin", multiple=True, metavar="NAME|all",
               help="Give these types a stdin pipe, written with `hu send NAME.N TEXT` (default: /dev/null).")
+@click.option("--ready", "ready", multiple=True, metavar="NAME=PROBE",
+              help="How NAME tells it is ready: started, SECONDS, tcp[:PORT], http[:/PATH], log:REGEX, "
+                   "exec:CMD, notify (replaces hu.toml's ready).")
 @click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
               help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
 @global_options
@@ -48,12 +54,21 @@ __all__ = ["start_command"]
 def start_command(ctx: click.Context, /, **params: Any) -> None:
     """Run the processes of the Procfile (all, or the PROCESSES named)."""
     opts = globals_of(ctx, params)
+    app = opts.load_app(params["port"])
+    defaults = app.config.start
+    if params["port"] is None and defaults.port is not None:  # [start] port stands for -p
+        app = dataclasses.replace(app, port_base=defaults.port)
+    if params["timeout"] is None:
+        params["timeout"] = defaults.timeout if defaults.timeout is not None else DEFAULT_STOP_TIMEOUT_S
     if params["timeout"] < 0:
         raise InvalidOption("--timeout", "must be >= 0")
-    app = opts.load_app(params["port"])
-    formation = parse_formation([*params["concurrency"], *params["formation"]])
-    counts = resolve_formation(app.procfile, formation, only=params["processes"],
-                               exclude=split_names(params["exclude"]))
+    specs = [*params["concurrency"], *params["formation"]] or ([defaults.formation] if defaults.formation else [])
+    formation = parse_formation(specs)
+    exclude = split_names(params["exclude"])
+    counts = resolve_formation(app.procfile, formation, only=params["processes"], exclude=exclude)
+    zero = [name for name, n in formation.items() if n == 0] + exclude
+    counts = with_dependencies(app, counts, explicit=zero)
+    params["ready"] = parse_ready(params["ready"], app.procfile.names)
     named = [*split_names(params["quiet"]), *split_names(params["can_die"]), *split_names(params["restart"]),
              *split_names(params["stdin"])]
     for name in named:
@@ -84,10 +99,13 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         foreground.install_signals()
         control = _control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)))
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
-                                      flapping=flapping, stdin=split_names(params["stdin"])):
+                                      flapping=flapping, stdin=split_names(params["stdin"]), ready=params["ready"]):
             manager.add_template(template, start=template.numprocesses > 0)
         foreground.watch_idle()
-        return await foreground.done
+        code = await foreground.done
+        if foreground.failure is not None:
+            click.echo(f"hu: {foreground.failure}", err=True)
+        return code
     finally:
         foreground.remove_signals()
         if manager.started:

@@ -27,8 +27,12 @@ def describe_event(event: str, msg: dict[str, Any]) -> str | None:
         return f"{msg.get('name')} keeps crashing: gave up (FATAL)"
     if event == "retry":
         return f"{msg.get('name')} retrying (retry {msg.get('retries')})"
-    if event == "escalate":
+    if event in ("escalate", "not_ready", "unhealthy", "dependency_failed"):
         return str(msg.get("message"))
+    if event == "ready":
+        return f"{instance} is ready ({msg.get('probe')})"
+    if event == "waiting":
+        return f"{msg.get('name')} is waiting for {msg.get('on')}"
     return None
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from honcho_uv.core.bus import OutputBus
     from honcho_uv.core.clock import Clock
+    from honcho_uv.core.gate import DependencyGate
     from honcho_uv.core.process import Process
     from honcho_uv.core.procfs import ProcessTable
     from honcho_uv.core.reaper import Reaper
@@ -75,6 +76,10 @@ class SupervisorContext:
     check_idle: Callable[[], None]
     next_id: Callable[[], int]
     spawns: SpawnTracker
+    #: Decides for templates that wait for dependencies; told of every change.
+    gate: DependencyGate
+    #: Told when a template can never run in this start (a dependency failed): ``(name, why)``.
+    report_failure: Callable[[str, str], None]
     #: The Manager's index of live processes (id -> Process), kept by the Supervisors.
     running: dict[int, Process] = field(default_factory=dict)
     #: Sessions of detached launches: never taken for adopted orphans.

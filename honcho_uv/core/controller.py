@@ -55,6 +55,8 @@ class Controller:
                  subreaper: bool = True, spawner: Spawner | None = None):
         self.loop = loop
         self.exit_policy = exit_policy
+        #: Told when a template can never run in this start (a dependency failed): (name, why).
+        self.on_failure: Callable[[str, str], None] | None = None
         self.events = EventEmitter(loop)
         self.bus = OutputBus()
         self.table = ProcessTable()
@@ -91,9 +93,10 @@ class Controller:
         self.clock = as_clock(self._clock, loop)
         run = self._run = Runtime(
             loop, clock=self.clock, spawner=self._spawner, bus=self.bus, table=self.table,
-            subreaper=self._subreaper, running=self.running, supervisors=self._supervisors.values,
-            apps=self.apps, publish=self._publish, report_exit=self._report_exit, next_id=lambda: next(self._ids),
-            spawns=self._spawns, on_finished=self._finished,
+            subreaper=self._subreaper, running=self.running, supervisors=self._supervisors,
+            apps=self.apps, publish=self._publish, report_exit=self._report_exit,
+            report_failure=self._report_failure, next_id=lambda: next(self._ids), spawns=self._spawns,
+            on_finished=self._finished,
         )
         for sup in self._supervisors.values():
             sup.ctx = run.ctx
@@ -231,6 +234,13 @@ class Controller:
             self._run.on_idle(callback)
         else:
             self._idle_callbacks.append(callback)
+
+    def _report_failure(self, name: str, reason: str) -> None:
+        if self.on_failure is not None:
+            try:
+                self.on_failure(name, reason)
+            except Exception:
+                log.exception("failure hook failed")
 
     def _report_exit(self, process: Process, status: ExitStatus, outcome: str) -> None:
         if self.exit_policy is not None:

@@ -18,10 +18,14 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from honcho_uv.core.reaper import Reaper
+from honcho_uv.core.spawn import privdrop_argv
 
-__all__ = ["spawn_detached"]
+if TYPE_CHECKING:
+    from honcho_uv.core.context import SupervisorContext
+    from honcho_uv.core.reaper import Reaper
+    from honcho_uv.models import ProcessTemplate
+
+__all__ = ["launch_detached", "spawn_detached"]
 
 DETACH_HELPER = """
 import os, sys
@@ -78,3 +82,16 @@ async def spawn_detached(argv: list[str], env: Mapping[str, str], cwd: str | Non
             reaper.unregister(helper.pid)
     words = out.split()
     return int(words[0]) if words else None
+
+
+async def launch_detached(ctx: SupervisorContext, template: ProcessTemplate, number: int,
+                          env: Mapping[str, str]) -> None:
+    """Launch instance *number* of a ``detach`` template and publish its spawn (or the error);
+    its session is recorded so a Manager stop never takes it for an adopted orphan."""
+    argv = privdrop_argv(template.argv(), template.uid, template.gid)
+    try:
+        os_pid = await spawn_detached(argv, env, template.cwd, ctx.reaper, on_session=ctx.detached_sessions.add)
+    except OSError as exc:
+        ctx.publish("spawn_error", template.name, error=str(exc))
+        return
+    ctx.publish("spawn", template.name, os_pid=os_pid, detached=True, instance=f"{template.name}.{number}")

@@ -3,7 +3,10 @@
 An :class:`~honcho_uv.core.hooks.ExitPolicy` that embedders can use too.
 
 DESIGN.md "Foreground lifecycle": the first unexpected exit stops the rest and its code
-becomes hu's (128+n for a signal death); ``--can-die`` types may exit alone; ``--restart``
+becomes hu's (128+n for a signal death); a oneshot's exit 0 is success, not an unexpected
+exit; an instance whose ready probe failed counts as exited; a template whose dependencies
+cannot be met stops everything (exit 1), and :attr:`Foreground.failure` says why;
+``--can-die`` types may exit alone; ``--restart``
 types restart under the flapping policy and count as exited once FATAL; when nothing is left
 running or scheduled hu exits with the first unexpected code, else 0. SIGINT/SIGTERM/SIGHUP
 stop everything and exit 130/143/129; a second SIGINT kills at once. USR1/USR2 are
@@ -42,19 +45,34 @@ class Foreground:
         self.done: asyncio.Future[int] = loop.create_future()
         self.first_unexpected: int | None = None
         self.stopping = False
+        #: Why hu stopped, when a process's exit or failure did it (``hu: ...`` on stderr).
+        self.failure: str | None = None
 
     def attach(self, manager: Manager) -> None:
         self.manager = manager
         manager.exit_policy = self
+        manager.on_failure = self.dependency_failed
 
     def __call__(self, process: Any, status: ExitStatus, outcome: str) -> None:
-        if outcome in ("restart", "backoff"):
+        if outcome in ("restart", "backoff", "succeeded"):
             return
+        code = status.returncode or 1 if process.failure else status.returncode
         if self.first_unexpected is None:
-            self.first_unexpected = status.returncode
+            self.first_unexpected = code
         if outcome == "exited" and ("all" in self.can_die or process.template.name in self.can_die):
             return
-        self.shutdown(status.returncode, f"{process.name} {status.describe()}")
+        reason = process.failure or f"{process.name} {status.describe()}"
+        if not self.stopping:
+            self.failure = reason
+        self.shutdown(code, reason)
+
+    def dependency_failed(self, name: str, reason: str) -> None:
+        """A template can never start in this run: stop everything, exit 1."""
+        if self.first_unexpected is None:
+            self.first_unexpected = 1
+        if not self.stopping:
+            self.failure = reason
+        self.shutdown(1, reason)
 
     def watch_idle(self) -> None:
         """Exit once nothing is running or scheduled."""

@@ -18,16 +18,18 @@ on the loop thread (or before :meth:`run`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
 from honcho_uv.core.bus import OutputSink
 from honcho_uv.core.controller import Controller
+from honcho_uv.core.gate import WaitResult, readiness
 from honcho_uv.core.hooks import Application, ExitPolicy
 from honcho_uv.core.process import Process
 from honcho_uv.core.snapshot import template_status
 from honcho_uv.core.supervisor import Supervisor
+from honcho_uv.errors import StateError
 
 __all__ = ["Application", "ExitPolicy", "Manager"]
 
@@ -76,6 +78,32 @@ class Manager(Controller):
 
     def pids(self, name: str | None = None) -> list[int]:
         return [p.id for p in self.list(name)]
+
+    # -- readiness ------------------------------------------------------------------------
+
+    async def wait_ready(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> WaitResult:
+        """Wait until the templates *names* (default: all) are ready, one has failed, or
+        *timeout* seconds pass; returns what was seen last. Woken by changes, never polling.
+
+        Raises:
+            UnknownProcess: a name that is not a template.
+            StateError: the Manager is not started.
+        """
+        wanted = list(names) if names else self.processes
+        sups = [self.supervisor(name) for name in wanted]
+        if self._run is None or not self.started:
+            raise StateError("the manager is not started")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            verdicts = {sup.name: readiness(sup) for sup in sups}
+            result = WaitResult([n for n, (v, _) in verdicts.items() if v == "ready"],
+                                [n for n, (v, _) in verdicts.items() if v == "waiting"],
+                                {n: why for n, (v, why) in verdicts.items() if v == "failed"})
+            remaining = deadline - loop.time()
+            if result.failed or not result.waiting or remaining <= 0:
+                return result
+            await self._run.gate.wait_change(remaining)
 
     # -- output and stats (the OutputBus) ----------------------------------------------------
 

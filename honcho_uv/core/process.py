@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from honcho_uv.core import kill
 from honcho_uv.core.procfs import ProcessTable, create_time
 from honcho_uv.core.snapshot import InstanceInfo, describe
-from honcho_uv.core.stdio import OutputProtocol, close_fds, make_pipes
+from honcho_uv.core.stdio import OutputProtocol, StdinWriter, close_fds, make_pipes
 from honcho_uv.errors import SpawnError, StateError
 from honcho_uv.models import ExitStatus, ProcessTemplate
 
@@ -88,15 +88,17 @@ class Process:
         self.started_at: float | None = None  # wall clock, for display
         self.started_monotonic: float | None = None  # on the Manager's clock
         self.requested_stop = False
+        # None: the template has no ready probe; False until the probe passes, then True.
+        self.ready: bool | None = None
+        # Why it failed to become ready; set when hu stops it for that (an unexpected exit).
+        self.failure: str | None = None
         self.phase = Phase.NEW
         self._child: Child | None = None
         # label -> read transport; entries are removed at EOF. Read while _reading.
         self._pipes: dict[str, asyncio.ReadTransport] = {}
         self._reading = True
         self._connecting = False  # pipes are being connected: an exit report waits for them
-        self._stdin: asyncio.WriteTransport | None = None
-        # stdin writes made before the spawn finished, flushed in order once it has (None after).
-        self._stdin_backlog: list[bytes] | None = []
+        self._stdin = StdinWriter()
         self._exit_status: ExitStatus | None = None
         self._exited: asyncio.Future[ExitStatus] = loop.create_future()  # the leader exited
         self._done: asyncio.Future[ExitStatus] = loop.create_future()  # exit reported (output drained)
@@ -148,7 +150,7 @@ class Process:
             await self._spawn(on_started)
         except BaseException:
             self.phase = Phase.FAILED  # SPAWNING -> FAILED
-            self._stdin_backlog = None
+            self._stdin.close()
             raise
         finally:
             if not self._spawn_settled.done():
@@ -193,7 +195,7 @@ class Process:
         self._connecting = True
         try:
             if "stdin" in pipes:
-                await self._connect_stdin(pipes["stdin"][1])
+                await self._stdin.connect(self.loop, pipes["stdin"][1])
             for label, (r, _) in pipes.items():
                 if label != "stdin":
                     await self._connect_output(label, r)
@@ -201,13 +203,6 @@ class Process:
             self._connecting = False
         if self._exit_status is not None:
             self._exit_reported_or_grace()
-
-    async def _connect_stdin(self, fd: int) -> None:
-        pipe = open(fd, "wb", buffering=0)  # noqa: ASYNC230 - wraps a pipe fd; the transport owns it
-        self._stdin, _ = await self.loop.connect_write_pipe(asyncio.Protocol, pipe)
-        backlog, self._stdin_backlog = self._stdin_backlog or [], None
-        for data in backlog:
-            self._write_now(data)
 
     async def _connect_output(self, label: str, fd: int) -> None:
         pipe = open(fd, "rb", buffering=0)  # noqa: ASYNC230 - wraps a pipe fd; the transport owns it
@@ -272,18 +267,12 @@ class Process:
                              f"or redirect_input=True)")
         if isinstance(data, str):
             data = data.encode()
-        self.loop.call_soon_threadsafe(self._write_now, bytes(data))
+        self.loop.call_soon_threadsafe(self._stdin.write, bytes(data))
 
     def writelines(self, lines: Iterable[bytes | str]) -> None:
         """Write each of *lines* in order (no newlines are added)."""
         for line in lines:
             self.write(line)
-
-    def _write_now(self, data: bytes) -> None:
-        if self._stdin_backlog is not None:  # not connected yet: keep it, in order
-            self._stdin_backlog.append(data)
-        elif self._stdin is not None and not self._stdin.is_closing():
-            self._stdin.write(data)
 
     # -- exit ---------------------------------------------------------------------------
 
@@ -310,13 +299,22 @@ class Process:
             self._grace_handle.cancel()
             self._grace_handle = None
         if not self._done.done() and self._exit_status is not None:
-            if self._stdin is not None:
-                self._stdin.close()
+            self._stdin.close()
             self._done.set_result(self._exit_status)
 
     async def wait(self) -> ExitStatus:
         """The exit status, once the exit is reported (see the module docstring)."""
         return await asyncio.shield(self._done)
+
+    async def wait_exit(self) -> ExitStatus:
+        """The exit status, as soon as the child has exited (its output may still drain)."""
+        return await asyncio.shield(self._exited)
+
+    def tree_pids(self) -> list[int]:
+        """The OS pids of the child and everything it started (from the shared process table)."""
+        if self.os_pid is None or not self.alive:
+            return []
+        return [self.os_pid, *self._table.view(fresh=True).tree_pids(self.os_pid)]
 
     # -- signals and stop -----------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from functools import cached_property
 
 import psutil
 
-__all__ = ["ProcessTable", "TableView", "create_time"]
+__all__ = ["ProcessTable", "TableView", "create_time", "handles", "listening_inodes", "owns_socket"]
 
 #: A view younger than this is reused (a stop wave of many processes reads /proc once).
 TABLE_MAX_AGE_S = 0.05
@@ -160,3 +160,37 @@ def _read_table() -> dict[int, tuple[int, int, int]]:
         fields = stat[stat.rfind(b")") + 2 :].split(None, 4)
         table[int(entry)] = (int(fields[1]), int(fields[2]), int(fields[3]))
     return table
+
+
+def listening_inodes(port: int) -> set[int]:
+    """Socket inodes of the TCP listeners on *port* (IPv4 and IPv6), from /proc/net."""
+    inodes: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, "rb") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEX_IP:HEX_PORT; state 0A is LISTEN; inode is field 9
+            if len(fields) > 9 and fields[3] == b"0A" and int(fields[1].rsplit(b":", 1)[1], 16) == port:
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def owns_socket(pids: Iterable[int], inodes: set[int]) -> bool:
+    """Whether one of *pids* holds a file descriptor on one of the socket *inodes*."""
+    if not inodes:
+        return False
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                    return True
+    return False

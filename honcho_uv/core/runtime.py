@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from honcho_uv.core import kill
 from honcho_uv.core.context import SpawnTracker, SupervisorContext
+from honcho_uv.core.deps import stop_waves
+from honcho_uv.core.gate import DependencyGate
 from honcho_uv.core.reaper import Reaper, reap_adopted_zombies
 from honcho_uv.core.tasks import TaskOwner
 from honcho_uv.models import ProcessState
@@ -52,9 +54,10 @@ class Runtime:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, clock: Clock, spawner: Spawner, bus: OutputBus,
                  table: ProcessTable, subreaper: bool, running: dict[int, Process],
-                 supervisors: Callable[[], Iterable[Supervisor]], apps: list[Any],
+                 supervisors: Mapping[str, Supervisor], apps: list[Any],
                  publish: Callable[..., None], report_exit: Callable[[Process, ExitStatus, str], None],
-                 next_id: Callable[[], int], spawns: SpawnTracker, on_finished: Callable[[], None]):
+                 report_failure: Callable[[str, str], None], next_id: Callable[[], int], spawns: SpawnTracker,
+                 on_finished: Callable[[], None]):
         self.loop = loop
         self.table = table
         self.running = running
@@ -69,11 +72,12 @@ class Runtime:
         self._idle_callbacks: list[Callable[[], None]] = []
         self.detached_sessions: set[int] = set()
         self.owner = TaskOwner(loop, self.check_idle)
+        self.gate = DependencyGate(loop, lambda: supervisors, lambda: not self.stopping)
         self.ctx = SupervisorContext(
             loop=loop, clock=clock, spawner=spawner, bus=bus, table=table, reaper=self.reaper, publish=publish,
             own=self.owner.own, report_exit=report_exit, accepting=lambda: not self.stopping,
-            check_idle=self.check_idle, next_id=next_id, spawns=spawns, running=running,
-            detached_sessions=self.detached_sessions,
+            check_idle=self.check_idle, next_id=next_id, spawns=spawns, gate=self.gate,
+            report_failure=report_failure, running=running, detached_sessions=self.detached_sessions,
         )
         self._lifetime = loop.create_task(self._live())
 
@@ -106,9 +110,16 @@ class Runtime:
         await self._stop_everything()
 
     async def _stop_everything(self) -> None:
-        for sup in self._supervisors():
+        supervisors = self._supervisors
+        for sup in supervisors.values():
             sup.cancel_retry()
             sup.stopped = True
+        # Dependents are stopped, and their exits awaited, before their dependencies are
+        # signalled; without dependencies that is one wave: everything in parallel.
+        graph = {name: sup.template.depends_on for name, sup in supervisors.items()}
+        for wave in stop_waves(graph, list(supervisors)):
+            processes = [p for name in wave for p in supervisors[name].instances.values()]
+            await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
         await asyncio.gather(*(p.stop() for p in list(self.running.values())), return_exceptions=True)
         await self._kill_adopted()
 
@@ -128,7 +139,7 @@ class Runtime:
         reap_adopted_zombies(self.table, exclude_sessions=self.detached_sessions)
 
     def _finish(self) -> None:
-        for sup in self._supervisors():
+        for sup in self._supervisors.values():
             for process in sup.instances.values():
                 process.close()
             sup.instances.clear()
@@ -156,7 +167,7 @@ class Runtime:
     @property
     def idle(self) -> bool:
         """Nothing is running, spawning, stopping or waiting for a retry."""
-        return not self.running and not self.owner.live and all(s.retry is None for s in self._supervisors())
+        return not self.running and not self.owner.live and all(s.retry is None for s in self._supervisors.values())
 
     def on_idle(self, callback: Callable[[], None]) -> None:
         """Call *callback* (once) the next time the run becomes idle."""

@@ -18,7 +18,7 @@ from honcho_uv.errors import SpawnError
 if TYPE_CHECKING:
     from honcho_uv.core.process import Process
 
-__all__ = ["PIPE_SIZE_BYTES", "OutputProtocol", "close_fds", "make_pipes"]
+__all__ = ["PIPE_SIZE_BYTES", "OutputProtocol", "StdinWriter", "close_fds", "make_pipes"]
 
 PIPE_SIZE_BYTES = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -63,3 +63,32 @@ class OutputProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._process.pipe_closed(self._label)
+
+
+class StdinWriter:
+    """A child's stdin: writes keep their order, and writes made before the pipe is connected
+    wait for it. Runs on the loop thread. After :meth:`close` writes are dropped."""
+
+    def __init__(self) -> None:
+        # Invariant: _backlog is a list until the pipe is connected (or closed), None after.
+        self._backlog: list[bytes] | None = []
+        self._transport: asyncio.WriteTransport | None = None
+
+    async def connect(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        """Take the write end *fd* of the child's stdin pipe, and flush what was written."""
+        pipe = open(fd, "wb", buffering=0)  # noqa: ASYNC230 - wraps a pipe fd; the transport owns it
+        self._transport, _ = await loop.connect_write_pipe(asyncio.Protocol, pipe)
+        backlog, self._backlog = self._backlog or [], None
+        for data in backlog:
+            self.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self._backlog is not None:
+            self._backlog.append(data)
+        elif self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._backlog = None
+        if self._transport is not None:
+            self._transport.close()

@@ -1,9 +1,9 @@
-"""The Supervisor: one per template. Its instances, their spawns and exits, restarts, flapping.
+"""The Supervisor: one per template. Its instances, their spawns, readiness and dependencies.
 
-Everything here runs on the loop thread. The decisions are pure functions in
-:mod:`honcho_uv.core.policy`; a Supervisor applies them: exits hu asked for (stop, restart,
-scale-down, Manager stop) never reach the restart policy or the exit hook, unexpected ones do,
-and a pending retry is a timer on the injected clock that stop and remove cancel.
+Everything here runs on the loop thread. What happens after an exit (the restart policy,
+flapping, retries) is :mod:`honcho_uv.core.exits`; readiness and health watching is
+:mod:`honcho_uv.core.readiness`; whether dependencies are met is the gate's
+(:mod:`honcho_uv.core.gate`), from each template's :class:`~honcho_uv.core.progress.Progress`.
 
 A Supervisor receives what it may use in one :class:`SupervisorContext` (the Manager builds it
 once); it owns no task itself: long-lived work goes to ``ctx.own``, the Manager's task owner.
@@ -17,10 +17,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from honcho_uv.core.context import SupervisorContext, stop_all
-from honcho_uv.core.detach import spawn_detached
-from honcho_uv.core.policy import FlapHistory, Verdict, record_retry, record_unexpected_exit, wants_restart
+from honcho_uv.core.detach import launch_detached
+from honcho_uv.core.exits import handle_exit
+from honcho_uv.core.policy import FlapHistory
 from honcho_uv.core.process import Process
-from honcho_uv.core.spawn import privdrop_argv
+from honcho_uv.core.progress import Progress
+from honcho_uv.core.readiness import InstanceWatch, ready_after, watch_instance
 from honcho_uv.errors import InvalidOption, SpawnError, StateError
 from honcho_uv.models import TRANSITIONS, ExitStatus, ProcessState, ProcessTemplate, check_count
 from honcho_uv.procfile.formation import instance_env, instance_port
@@ -28,13 +30,10 @@ from honcho_uv.procfile.formation import instance_env, instance_port
 if TYPE_CHECKING:
     from honcho_uv.core.clock import Timer
 
-__all__ = ["MIN_RESPAWN_INTERVAL_S", "Supervisor"]
+__all__ = ["Supervisor"]
 
 log = logging.getLogger("honcho_uv.manager")
 
-#: With flapping off, a process that exits within this many seconds is restarted no sooner
-#: than that (runit and s6 keep the same minimum): a crash loop never spins.
-MIN_RESPAWN_INTERVAL_S = 1.0
 
 
 class Supervisor:
@@ -63,6 +62,9 @@ class Supervisor:
         self.restarts = 0
         self.last_exit: ExitStatus | None = None
         self.spawn_error: str | None = None
+        self.progress = Progress()  # what its instances did since the last start (for dependents)
+        self.deps_clear = False  # its dependencies were met in this start (not checked again)
+        self._watches: dict[int, InstanceWatch] = {}  # made at spawn, run once the pid is known
 
     @property
     def name(self) -> str:
@@ -107,6 +109,12 @@ class Supervisor:
     def alive(self) -> list[Process]:
         return [self.instances[n] for n in sorted(self.instances) if self.instances[n].alive]
 
+    def ready_state(self) -> bool | None:
+        """None without a ready probe; else whether every wanted instance is ready."""
+        if self.template.ready is None:
+            return None
+        return self.progress.meets("ready", self.wanted, self.name) is True
+
     # -- control verbs (the Manager's, for this template) ----------------------------------
 
     def start(self) -> asyncio.Task[Any]:
@@ -118,8 +126,11 @@ class Supervisor:
         self.exited.clear()
         self.flap.reset()
         self.spawn_error = None
+        self.progress.reset()
+        self.deps_clear = not self.template.depends_on
         if self.state is not ProcessState.STOPPING:
-            self.set_state(ProcessState.STARTING)  # STOPPED|EXITED|FATAL|BACKOFF -> STARTING
+            # STOPPED|EXITED|FATAL|BACKOFF -> STARTING, or WAITING for its dependencies
+            self.set_state(ProcessState.STARTING if self.deps_clear else ProcessState.WAITING)
         self.ctx.publish("start", self.name)
         self.ctx.spawns.begin()  # until manage() has asked for (and counted) the spawns
 
@@ -135,8 +146,8 @@ class Supervisor:
         """Stop every instance; the template stays stopped (a pending retry is cancelled)."""
         self.cancel_retry()
         self.stopped = True
-        if self.state in (ProcessState.BACKOFF, ProcessState.FATAL, ProcessState.EXITED):
-            self.set_state(ProcessState.STOPPED)  # nothing runs: BACKOFF|FATAL|EXITED -> STOPPED
+        if self.state in (ProcessState.BACKOFF, ProcessState.FATAL, ProcessState.EXITED, ProcessState.WAITING):
+            self.set_state(ProcessState.STOPPED)  # nothing runs: BACKOFF|FATAL|EXITED|WAITING -> STOPPED
         elif self.state is not ProcessState.STOPPED:
             self.set_state(ProcessState.STOPPING)  # STARTING|RUNNING -> STOPPING
         self.ctx.publish("stop", self.name)
@@ -179,12 +190,13 @@ class Supervisor:
 
         async def restart() -> None:
             olds = [p for n, p in self.instances.items() if numbers is None or n in numbers]
-            await asyncio.gather(*(self._restart_one(p) for p in olds), return_exceptions=True)
+            await asyncio.gather(*(self.restart_one(p) for p in olds), return_exceptions=True)
             self.manage()
 
         return self.ctx.own(restart())
 
-    async def _restart_one(self, process: Process) -> None:
+    async def restart_one(self, process: Process) -> None:
+        """Stop *process*, await its exit, then spawn its number again (if still wanted)."""
         process.requested_stop = True
         await process.stop()
         await process.wait()
@@ -238,8 +250,42 @@ class Supervisor:
             for process in surplus:
                 self.ctx.publish("reap", self.name, process=process)
             self.request_stop(surplus)
+        if not self.deps_clear and not self._dependencies_clear():
+            return
         for number in self.numbers_to_run():
             self.spawn(number)
+
+    def _dependencies_clear(self) -> bool:
+        """Ask the gate; WAITING (and say on what) until every dependency condition holds."""
+        verdict, detail = self.ctx.gate.check(self)
+        if verdict == "clear":
+            self.deps_clear = True
+            return True
+        if verdict == "failed":
+            self.dependencies_failed(detail)
+        elif self.state is not ProcessState.WAITING:
+            self.set_state(ProcessState.WAITING)  # -> WAITING
+            self.ctx.publish("waiting", self.name, on=detail)
+        else:
+            self.ctx.publish("waiting", self.name, on=detail)
+        return False
+
+    def dependencies_met(self) -> None:
+        """The gate found every dependency condition met: start the instances."""
+        self.deps_clear = True
+        if self.state is ProcessState.WAITING:
+            self.set_state(ProcessState.STARTING)  # WAITING -> STARTING
+        self.manage()
+
+    def dependencies_failed(self, reason: str) -> None:
+        """A dependency can never be met in this start: give up (FATAL) and say why; the
+        templates that depend on this one fail in turn."""
+        self.set_state(ProcessState.FATAL)  # WAITING -> FATAL
+        self.spawn_error = reason
+        self.progress.gave_up = reason
+        self.ctx.publish("dependency_failed", self.name, message=reason)
+        self.ctx.report_failure(self.name, reason)
+        self.ctx.gate.changed()
 
     def env_for(self, number: int) -> dict[str, str]:
         """The child env of instance *number*: OS env (if ``os_env``), the template's env,
@@ -254,11 +300,14 @@ class Supervisor:
     def spawn(self, number: int) -> None:
         ctx = self.ctx
         if self.template.detach:
-            ctx.own(self._spawn_detached(number))
+            ctx.own(launch_detached(ctx, self.template, number, self.env_for(number)))
             return
         process = Process(ctx.loop, ctx.next_id(), self.template, number, self.env_for(number),
                           spawner=ctx.spawner, bus=ctx.bus, table=ctx.table, reaper=ctx.reaper,
                           now=ctx.clock.now, on_escalate=self._escalated)
+        if (self.template.ready is not None and self.template.ready.kind not in ("started", "alive")) \
+                or self.template.health is not None:
+            self._watches[process.id] = watch_instance(ctx, process, self._ready, self._not_ready, self._unhealthy)
         self.instances[number] = process
         ctx.running[process.id] = process
         ctx.bus.attach(process)
@@ -286,15 +335,51 @@ class Supervisor:
             self.set_state(ProcessState.RUNNING)  # STARTING -> RUNNING
         status = await process.wait()
         self._forget(process)
-        self._handle_exit(process, status)
+        handle_exit(self, process, status)
 
     def _started(self, process: Process) -> None:
         self.ctx.bus.spawned(process)
         self.ctx.publish("spawn", self.name, process=process)
+        self.progress.spawned.add(process.number)
+        probe = self.template.ready
+        if probe is None:
+            self.progress.ready.add(process.number)  # no probe: ready once spawned (ready stays None)
+        elif probe.kind == "started":
+            self._ready(process)
+        else:
+            process.ready = False
+        watch = self._watches.pop(process.id, None)
+        if watch is not None:
+            self.ctx.own(watch.run())
+        elif probe is not None and probe.kind == "alive":
+            self.ctx.own(ready_after(process, probe.seconds or 0.0, self._ready))
+        self.ctx.gate.changed()
+
+    def _ready(self, process: Process) -> None:
+        process.ready = True
+        self.progress.ready.add(process.number)
+        self.ctx.publish("ready", self.name, process=process, probe=str(self.template.ready))
+        self.ctx.gate.changed()
+
+    def _not_ready(self, process: Process, reason: str) -> None:
+        """The ready probe cannot pass: stop the instance; its exit counts as unexpected."""
+        process.failure = f"{process.name} {reason}"
+        self.ctx.publish("not_ready", self.name, process=process, message=process.failure)
+        self.ctx.own(process.stop())
+
+    def _unhealthy(self, process: Process, message: str) -> None:
+        """Health checks failed: restart the instance (a restart hu asked for; flapping is not
+        counted, and the rest keeps running)."""
+        self.ctx.publish("unhealthy", self.name, process=process, message=f"{process.name} unhealthy: {message}")
+        self.restarts += 1
+        self.ctx.own(self.restart_one(process))
 
     def _forget(self, process: Process) -> None:
         self.ctx.running.pop(process.id, None)
         self.ctx.bus.detach(process)
+        watch = self._watches.pop(process.id, None)
+        if watch is not None:
+            watch.close()  # never started (the spawn failed): release its notify socket
 
     def _spawn_failed(self, process: Process, error: SpawnError) -> None:
         self._forget(process)
@@ -303,82 +388,7 @@ class Supervisor:
                 del self.instances[process.number]
             self.manage()
             return
-        self.spawn_error = str(error)
+        self.spawn_error = process.failure = str(error)
         log.error("%s", error)
         self.ctx.publish("spawn_error", self.name, process=process, error=str(error))
-        self._handle_exit(process, ExitStatus(127, None))
-
-    async def _spawn_detached(self, number: int) -> None:
-        """Launch without monitoring (see detach.py); the session is never killed at stop."""
-        argv = privdrop_argv(self.template.argv(), self.template.uid, self.template.gid)
-        try:
-            os_pid = await spawn_detached(argv, self.env_for(number), self.template.cwd, self.ctx.reaper,
-                                          on_session=self.ctx.detached_sessions.add)
-        except OSError as exc:
-            self.ctx.publish("spawn_error", self.name, error=str(exc))
-            return
-        self.ctx.publish("spawn", self.name, os_pid=os_pid, detached=True, instance=f"{self.name}.{number}")
-
-    def _handle_exit(self, process: Process, status: ExitStatus) -> None:
-        if self.instances.get(process.number) is process:
-            del self.instances[process.number]
-        self.ctx.publish("exit", self.name, process=process, exit_status=status.code, term_signal=status.signal,
-                         requested=process.requested_stop)
-        if process.requested_stop or not self.ctx.accepting():
-            if not self.instances and self.state is ProcessState.RUNNING and not self.numbers_to_run():
-                self.set_state(ProcessState.STOPPED)  # RUNNING -> STOPPED (the last one was stopped)
-            # The number may be wanted again meanwhile (scaled down then up, started while
-            # stopping): nothing else would respawn it.
-            self.manage()
-            return
-        self.last_exit = status
-        if self.stopped:
-            return
-        if wants_restart(self.template.restart, status):
-            outcome = self._restart_after_exit(process)
-        else:
-            outcome = "exited"
-            self.exited.add(process.number)
-            if not self.alive():
-                self.set_state(ProcessState.EXITED)  # RUNNING|STARTING -> EXITED
-        self.ctx.report_exit(process, status, outcome)
-
-    def _restart_after_exit(self, process: Process) -> str:
-        verdict = record_unexpected_exit(self.flap, self.template.flapping, self.ctx.clock.now())
-        if verdict is not Verdict.RESTART:
-            return self._flapped(verdict)
-        self.restarts += 1
-        started = process.started_monotonic
-        uptime = self.ctx.clock.now() - started if started is not None else 0.0
-        if self.template.flapping is None and uptime < MIN_RESPAWN_INTERVAL_S:
-            # No flapping rule to stop a crash loop: at most one spawn a second (runit, s6).
-            self.retry = self.ctx.clock.call_later(MIN_RESPAWN_INTERVAL_S - uptime, self._retry)
-        else:
-            self.spawn(process.number)
-        return "restart"
-
-    def _flapped(self, verdict: Verdict) -> str:
-        self.ctx.publish("flap", self.name)
-        others = list(self.instances.values())
-        if others:
-            self.request_stop(others)
-        if verdict is Verdict.BACKOFF:
-            self.set_state(ProcessState.BACKOFF)  # -> BACKOFF
-            assert self.template.flapping is not None, "BACKOFF without flapping settings"
-            self.retry = self.ctx.clock.call_later(self.template.flapping.retry_in, self._retry)
-            self.ctx.publish("backoff", self.name, retries=self.flap.retries)
-            return "backoff"
-        self.set_state(ProcessState.FATAL)  # -> FATAL
-        self.ctx.publish("fatal", self.name)
-        return "fatal"
-
-    def _retry(self) -> None:
-        self.retry = None
-        if self.stopped or not self.ctx.accepting():
-            return
-        record_retry(self.flap, self.ctx.clock.now())
-        if self.state is not ProcessState.RUNNING:
-            self.set_state(ProcessState.STARTING)  # BACKOFF|EXITED -> STARTING
-        self.ctx.publish("retry", self.name, retries=self.flap.retries)
-        self.manage()
-        self.ctx.check_idle()
+        handle_exit(self, process, ExitStatus(127, None))

@@ -26,10 +26,11 @@ from honcho_uv.models import ProcessTemplate, validate_name
 __all__ = ["DaemonConfig", "TemplateSpec", "load_config"]
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
-_STRINGS = ("cmd", "args", "uid", "gid", "cwd", "restart", "stop_signal", "redirect_output")
-_BOOLS = ("shell", "os_env", "redirect_input", "detach", "start")
-_INTS = ("numprocesses", "port", "port_index", "priority")
-_FLOATS = ("graceful_timeout",)
+_STRINGS = ("cmd", "args", "uid", "gid", "cwd", "restart", "stop_signal", "redirect_output", "ready", "health",
+            "depends_on")
+_BOOLS = ("shell", "os_env", "redirect_input", "detach", "start", "oneshot")
+_INTS = ("numprocesses", "port", "port_index", "priority", "health_failures")
+_FLOATS = ("graceful_timeout", "ready_timeout", "health_interval")
 _DEFAULTS: dict[str, Any] = {"restart": "always", "os_env": True, "redirect_output": ("stdout", "stderr")}
 
 
@@ -96,6 +97,12 @@ def _value(where: str, key: str, raw: str) -> Any:
         return None if raw.lower() in ("off", "false", "no", "none", "0") else raw
     if key == "redirect_output":
         return tuple(p.strip() for p in raw.split(",") if p.strip())
+    if key == "depends_on":  # "db:ready migrate:succeeded" (a name alone means ready)
+        deps = {}
+        for item in raw.replace(",", " ").split():
+            name, _, condition = item.partition(":")
+            deps[name] = condition or "ready"
+        return deps
     return raw
 
 

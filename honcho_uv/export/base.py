@@ -13,6 +13,7 @@ putting a file of the same name there.
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,7 +24,9 @@ import jinja2
 
 from honcho_uv.errors import ExportError, InvalidOption
 from honcho_uv.export import quoting
+from honcho_uv.models import DEFAULT_READY_TIMEOUT_S, Probe
 from honcho_uv.procfile.app import App, expand_instances
+from honcho_uv.procfile.config import RELEASE, dependency_graph, is_release_phase
 from honcho_uv.procfile.formation import Instance, type_port
 from honcho_uv.procfile.shellcmd import exec_command
 
@@ -76,7 +79,9 @@ class ExportFile:
 
 @dataclass(frozen=True)
 class ProcessType:
-    """One Procfile entry with its formation count and instances (possibly none)."""
+    """One Procfile entry with its formation count and instances (possibly none), and what
+    ``hu.toml`` says of it: readiness, health, dependencies (the release phase included),
+    oneshot, stop signal and restart policy (None: not said)."""
 
     name: str
     command: str
@@ -84,6 +89,15 @@ class ProcessType:
     count: int
     first_port: int
     instances: tuple[Instance, ...]
+    ready: Probe | None = None
+    ready_timeout: float = DEFAULT_READY_TIMEOUT_S
+    health: Probe | None = None
+    health_interval: float = 10.0
+    health_failures: int = 3
+    depends_on: Mapping[str, str] = field(default_factory=dict)
+    oneshot: bool = False
+    stop_signal: int | None = None
+    restart: str | None = None
 
     @property
     def exec_command(self) -> str:
@@ -139,6 +153,10 @@ class ExportContext:
     def instances(self) -> list[Instance]:
         return [inst for ptype in self.types for inst in ptype.instances]
 
+    def type(self, name: str) -> ProcessType:
+        """The process type named *name*."""
+        return next(t for t in self.types if t.name == name)
+
     @property
     def shared_env(self) -> dict[str, str]:
         """The app env without the per-instance keys (for replicated and per-type formats)."""
@@ -187,16 +205,30 @@ def build_context(app: App, fmt: str, location: str | Path, counts: Mapping[str,
     if tdir is not None and not tdir.is_dir():
         raise InvalidOption("--template-dir", f"{opts.template_dir} is not a directory")
     instances = expand_instances(app, counts)
-    types = tuple(
-        ProcessType(entry.name, entry.command, index, counts.get(entry.name, 0), type_port(app.port_base, index),
-                    tuple(i for i in instances if i.type_name == entry.name))
-        for index, entry in enumerate(app.procfile.entries)
-    )
+    graph = dependency_graph(app.procfile, app.config)
+    release = is_release_phase(app.procfile, app.config)
+    types = tuple(_process_type(app, entry.name, entry.command, index, counts, instances, graph[entry.name],
+                                oneshot_default=release and entry.name == RELEASE)
+                  for index, entry in enumerate(app.procfile.entries))
     return ExportContext(
         format=fmt, app=name, root=app.root, location=loc.absolute(), types=types, app_env=dict(app.env),
         port_base=app.port_base, log_dir=logs, user=opts.user, timeout=opts.timeout, image=opts.image,
         listen=listen_types, template_dir=tdir, env_file=opts.env_file, user_units=opts.user_units,
         env_origins=dict(app.env_origins),
+    )
+
+
+def _process_type(app: App, name: str, command: str, index: int, counts: Mapping[str, int],
+                  instances: list[Instance], depends_on: Mapping[str, str], *, oneshot_default: bool) -> ProcessType:
+    config = app.config.of(name)
+    return ProcessType(
+        name, command, index, counts.get(name, 0), type_port(app.port_base, index),
+        tuple(i for i in instances if i.type_name == name), ready=config.ready,
+        ready_timeout=config.ready_timeout if config.ready_timeout is not None else DEFAULT_READY_TIMEOUT_S,
+        health=config.health, health_interval=config.health_interval or 10.0,
+        health_failures=config.health_failures or 3, depends_on=dict(depends_on),
+        oneshot=config.oneshot if config.oneshot is not None else oneshot_default,
+        stop_signal=config.stop_signal, restart=config.restart,
     )
 
 
@@ -214,6 +246,8 @@ _FILTERS: dict[str, Callable[..., str]] = {
     "xml": quoting.xml_text,
     "compose_escape": quoting.compose_escape,
     "kube_escape": quoting.kubernetes_escape,
+    "signal_name": lambda n, prefix=True: signal.Signals(n).name[0 if prefix else 3:],
+    "seconds": lambda s: f"{s:g}",
 }
 
 

@@ -13,14 +13,37 @@ in a ConfigMap and a Secret, and a ``kustomization.yaml`` (``kubectl apply -k DI
   into ``$``, so every ``$`` there is written ``$$``.
 * Names are lowercased with ``_`` and ``.`` turned into ``-``; a name that is still not
   a DNS label (or two types that collide) is refused.
+
+``hu.toml`` in Kubernetes' terms (the kubelet probes from outside the container, so tcp and
+http need no tool in the image):
+
+* ``ready`` (tcp, http, exec) -> a ``startupProbe`` (every second, ``failureThreshold`` =
+  ``ready_timeout``: a container not ready in time is restarted, as hu stops it) and a
+  ``readinessProbe`` with the same check (every 10 s, 3 failures take the pod out of its
+  Service); ``ready = N`` seconds -> the Deployment's ``minReadySeconds``.
+* ``health`` -> a ``livenessProbe``: ``periodSeconds`` = ``health_interval``,
+  ``failureThreshold`` = ``health_failures``.
+* Checks: ``tcpSocket``, ``httpGet`` (success is 200-399, as hu's 2xx/3xx) and ``exec``
+  (``["/bin/sh", "-c", CMD]``, ``$`` written ``$$``: the kubelet expands ``$(VAR)`` there
+  too); the default port is the type's PORT (its ``containerPort``); a loopback host is the
+  pod itself (the kubelet probes the pod IP), another host is written as ``host``.
+* A oneshot (the release phase included) is a ``Job`` (``completions`` = ``parallelism``
+  = the count, ``restartPolicy: Never``, ``backoffLimit`` 0 unless ``restart`` is
+  ``on-failure`` or ``always``, then 6), not a Deployment.
+* Not expressible: dependencies (Kubernetes starts everything at once), log and notify
+  probes, ``stop_signal``, and ``restart`` for Deployments (always restarted); they are
+  listed as comments in the manifests.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from honcho_uv.errors import ExportError, InvalidOption
-from honcho_uv.export.base import ExportContext, Exporter, ExportFile
+from honcho_uv.export.base import ExportContext, Exporter, ExportFile, ProcessType
+from honcho_uv.export.model import Notes, probe_host, signal_name, whole_seconds
+from honcho_uv.models import Probe
 
 __all__ = ["SECRET_KEY_RE", "KubernetesExporter", "is_secret_key"]
 
@@ -39,6 +62,58 @@ def _dns(name: str, what: str) -> str:
         raise ExportError(f"kubernetes: {what} {name!r} does not give a valid name ({label!r}); "
                           "use -a with letters first")
     return label
+
+
+@dataclass(frozen=True)
+class KubeProbe:
+    """One container probe: *field* (``startupProbe``, ``readinessProbe``,
+    ``livenessProbe``) and its check (``tcpSocket``, ``httpGet`` or ``exec``)."""
+
+    field: str
+    check: str
+    port: int
+    host: str | None
+    path: str
+    command: str
+    period: int
+    timeout: int
+    failures: int
+
+
+_CHECKS = {"tcp": "tcpSocket", "http": "httpGet", "exec": "exec"}
+
+
+def _probe(field: str, probe: Probe, ptype: ProcessType, period: int, failures: int) -> KubeProbe:
+    return KubeProbe(field, _CHECKS[probe.kind], probe.port or ptype.first_port, probe_host(probe), probe.path,
+                     probe.command or "", period, 5 if probe.kind == "exec" else 1, failures)
+
+
+def probes(ptype: ProcessType, notes: Notes) -> list[KubeProbe]:
+    """The container probes of *ptype*; what cannot be said goes to *notes*."""
+    out = []
+    ready = ptype.ready
+    if ready is not None and ptype.oneshot:
+        notes.add(ptype, "ready", ready, "a Job is done when it exits 0")
+    elif ready is not None and ready.kind in _CHECKS:
+        out.append(_probe("startupProbe", ready, ptype, 1, whole_seconds(ptype.ready_timeout)))
+        out.append(_probe("readinessProbe", ready, ptype, 10, 3))
+    elif ready is not None and ready.kind in ("log", "notify"):
+        notes.add(ptype, "ready", ready, "the kubelet cannot read the output or take sd_notify; use tcp, http or exec:")
+    if ptype.health is not None:
+        out.append(_probe("livenessProbe", ptype.health, ptype, whole_seconds(ptype.health_interval),
+                          ptype.health_failures))
+    return out
+
+
+def _notes(ptype: ProcessType) -> Notes:
+    notes = Notes()
+    notes.dependencies(ptype, "Kubernetes starts every workload at once; see docs/export.rst")
+    if ptype.stop_signal is not None:
+        notes.add(ptype, "stop_signal", signal_name(ptype.stop_signal), "the kubelet sends SIGTERM "
+                                                                        "(or the image's STOPSIGNAL)")
+    if ptype.restart is not None and not ptype.oneshot and ptype.restart != "always":
+        notes.add(ptype, "restart", ptype.restart, "a Deployment's pods are always restarted")
+    return notes
 
 
 class KubernetesExporter(Exporter):
@@ -73,12 +148,18 @@ class KubernetesExporter(Exporter):
                 raise ExportError(f"kubernetes: process types {seen[process]!r} and {ptype.name!r} give the same name")
             seen[process] = ptype.name
             name = _dns(f"{app}-{process}", "name")
+            notes = _notes(ptype)
+            container_probes = probes(ptype, notes)
             values = dict(common, name=name, process_label=process, ptype=ptype)
             listens = ctx.listens(ptype.name)
+            workload = "job" if ptype.oneshot else "deployment"
             content = self.render(
-                "deployment.yaml", configmap=configmap, secret=secret, listens=listens, **values
+                f"{workload}.yaml", configmap=configmap, secret=secret, listens=listens, probes=container_probes,
+                notes=notes.of(ptype.name), backoff_limit=6 if ptype.restart in ("on-failure", "always") else 0,
+                min_ready=whole_seconds(ptype.ready.seconds or 0, 0) if ptype.ready and ptype.ready.kind == "alive"
+                else 0, **values
             )
-            out.append(ExportFile(f"{ctx.app}-{ptype.name}-deployment.yaml", content))
+            out.append(ExportFile(f"{ctx.app}-{ptype.name}-{workload}.yaml", content))
             if listens:
                 content = self.render("service.yaml", **values)
                 out.append(ExportFile(f"{ctx.app}-{ptype.name}-service.yaml", content))

@@ -9,10 +9,10 @@ from aiohttp import web
 from honcho_uv._version import __version__
 from honcho_uv.core.process import Process
 from honcho_uv.core.supervisor import Supervisor
-from honcho_uv.errors import UnknownProcess
+from honcho_uv.errors import BadRequest, UnknownProcess
 from honcho_uv.http.context import ctx, settle
 from honcho_uv.http.handlers_processes import checked_signal
-from honcho_uv.http.wire import describe_instance, int_id, ok, read_json, template_name
+from honcho_uv.http.wire import describe_instance, int_id, ok, read_json, template_name, template_name_of
 
 __all__ = ["routes"]
 
@@ -72,6 +72,25 @@ async def name_stats(request: web.Request) -> web.Response:
     return web.json_response(ctx(request).manager.stats(template_name(request)))
 
 
+MAX_WAIT_S = 3600.0
+
+
+async def wait_ready(request: web.Request) -> web.Response:
+    """``GET /wait?names=web,db&timeout=60``: answers once the named templates (default all)
+    are ready, one failed, or the timeout passed (``hu wait``). Response ``{"ready": [...],
+    "waiting": [...], "failed": {"db": "db.1 exited with code 1 before it was ready"}}``.
+    Errors: 400 bad_request (timeout), 404 unknown_process."""
+    names = [template_name_of(n) for n in request.query.get("names", "").split(",") if n.strip()]
+    try:
+        timeout = float(request.query.get("timeout", "60"))
+    except ValueError:
+        raise BadRequest("timeout must be a number of seconds") from None
+    if not 0 <= timeout <= MAX_WAIT_S:
+        raise BadRequest(f"timeout must be between 0 and {MAX_WAIT_S:g} seconds")
+    result = await ctx(request).manager.wait_ready(names, timeout)
+    return web.json_response({"ready": result.ready, "waiting": result.waiting, "failed": result.failed})
+
+
 async def quit_(request: web.Request) -> web.Response:
     await read_json(request)
     context = ctx(request)
@@ -91,5 +110,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/pids/{id}/_signal", signal_pid),
         web.get("/stats", all_stats),
         web.get("/stats/{name}", name_stats),
+        web.get("/wait", wait_ready),
         web.post("/_quit", quit_),
     ]

@@ -40,6 +40,7 @@ __all__ = [
     "ok",
     "read_json",
     "template_name",
+    "template_name_of",
 ]
 
 MAX_BODY_BYTES = 1 << 20
@@ -96,9 +97,13 @@ async def read_json(request: web.Request, *, required: bool = False) -> dict[str
 
 def template_name(request: web.Request) -> str:
     """``{name}`` from the URL, a plain type name (``web``)."""
-    name = request.match_info["name"]
+    return template_name_of(request.match_info["name"])
+
+
+def template_name_of(name: str) -> str:
+    """*name* if it is a plain type name, else :class:`BadRequest`."""
     try:
-        return validate_name(name)
+        return validate_name(name.strip())
     except InvalidOption as exc:
         raise BadRequest(str(exc)) from None
 
@@ -124,7 +129,7 @@ def int_id(request: web.Request, key: str = "id") -> int:
 def describe_instance(process: Process, sup: Supervisor | None = None) -> dict[str, Any]:
     """An instance: its description (``id``, ``name``, ``os_pid``...; ``pid`` is the internal
     id), its state and its template's restart count."""
-    info: dict[str, Any] = {"pid": process.id, **asdict(process.describe())}
+    info: dict[str, Any] = {"pid": process.id, **asdict(process.describe()), "ready": process.ready}
     if process.alive:
         info["state"] = "STOPPING" if process.requested_stop else "RUNNING"
     else:
@@ -136,6 +141,8 @@ def describe_instance(process: Process, sup: Supervisor | None = None) -> dict[s
 def describe_template(manager: Manager, sup: Supervisor) -> dict[str, Any]:
     """A template (env names only), its state and counts, and its instances."""
     data = manager.get_process_info(sup.name)
+    data["ready_probe"] = data.pop("ready")  # the template's probe text; "ready" is the state
+    data["ready"] = sup.ready_state()
     data["instances"] = [describe_instance(sup.instances[n], sup) for n in sorted(sup.instances)]
     data["os_pids"] = [p.os_pid for p in sup.alive()]
     return data

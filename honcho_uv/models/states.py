@@ -15,29 +15,32 @@ class ProcessState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str() 
     """Supervisor's states, for a template (the state of its instances as a whole)."""
 
     STOPPED = "STOPPED"  # not wanted; nothing running
+    WAITING = "WAITING"  # wanted, waiting for its dependencies; no OS process yet
     STARTING = "STARTING"  # spawned, not yet stable
     RUNNING = "RUNNING"
     BACKOFF = "BACKOFF"  # flapping: waiting retry_in before the next start
     STOPPING = "STOPPING"  # stop signal sent, waiting for exits
     EXITED = "EXITED"  # ran and exited, not restarted (restart=never / on-failure after 0)
-    FATAL = "FATAL"  # gave up after max_retry flaps; only a user start leaves it
+    FATAL = "FATAL"  # gave up (flapping, or a dependency that cannot be met); only a user start leaves it
 
 
 #: Allowed transitions, checked by the Manager; a transition outside this table is a bug.
 TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
-    ProcessState.STOPPED: frozenset({ProcessState.STARTING}),
+    ProcessState.STOPPED: frozenset({ProcessState.STARTING, ProcessState.WAITING}),
+    ProcessState.WAITING: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.FATAL}),
     ProcessState.STARTING: frozenset(
         {ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STOPPING, ProcessState.EXITED,
-         ProcessState.FATAL, ProcessState.STOPPED}
+         ProcessState.FATAL, ProcessState.STOPPED, ProcessState.WAITING}
     ),
     ProcessState.RUNNING: frozenset(
         {ProcessState.BACKOFF, ProcessState.STOPPING, ProcessState.EXITED, ProcessState.FATAL,
-         ProcessState.STOPPED, ProcessState.STARTING}
+         ProcessState.STOPPED, ProcessState.STARTING, ProcessState.WAITING}
     ),
-    ProcessState.BACKOFF: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.FATAL}),
-    ProcessState.STOPPING: frozenset({ProcessState.STOPPED, ProcessState.STARTING}),
-    ProcessState.EXITED: frozenset({ProcessState.STARTING, ProcessState.STOPPED}),
-    ProcessState.FATAL: frozenset({ProcessState.STARTING, ProcessState.STOPPED}),
+    ProcessState.BACKOFF: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.FATAL,
+                                     ProcessState.WAITING}),
+    ProcessState.STOPPING: frozenset({ProcessState.STOPPED, ProcessState.STARTING, ProcessState.WAITING}),
+    ProcessState.EXITED: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.WAITING}),
+    ProcessState.FATAL: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.WAITING}),
 }
 
 

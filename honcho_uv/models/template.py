@@ -13,14 +13,28 @@ from typing import Any
 from honcho_uv.errors import InvalidOption
 from honcho_uv.models.flapping import FlappingInfo, is_seconds
 from honcho_uv.models.names import validate_name
+from honcho_uv.models.probes import Probe, parse_probe
 from honcho_uv.models.states import parse_signal
 
-__all__ = ["DEFAULT_GRACEFUL_TIMEOUT_S", "MAX_NUMPROCESSES", "RESTART_POLICIES", "ProcessTemplate", "check_count"]
+__all__ = [
+    "CONDITIONS",
+    "DEFAULT_GRACEFUL_TIMEOUT_S",
+    "DEFAULT_READY_TIMEOUT_S",
+    "DEFAULT_STOP_SIGNAL",
+    "MAX_NUMPROCESSES",
+    "RESTART_POLICIES",
+    "ProcessTemplate",
+    "check_count",
+]
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 DEFAULT_GRACEFUL_TIMEOUT_S = 10.0
 #: A bound on instances per template: a typo or a hostile ``_scale`` must not fork-bomb the host.
 MAX_NUMPROCESSES = 10000
+DEFAULT_READY_TIMEOUT_S = 60.0
+DEFAULT_STOP_SIGNAL = int(signal.SIGTERM)
+#: What a dependent waits for (DESIGN.md "Dependencies").
+CONDITIONS = ("started", "ready", "exited", "succeeded")
 
 
 def _resolve_uid(value: int | str | None) -> int | None:
@@ -70,6 +84,16 @@ class ProcessTemplate:
             ``port + 100 * k + N - 1`` in PORT (k from *port_index*), plus PS and HU_PROCESS_NAME.
         port_index: k in the rule above (the type's index in its Procfile).
         priority: start order (lower first) when several templates start together.
+        ready: a :class:`~honcho_uv.models.probes.Probe` (or its text) that tells an instance
+            is ready; None: ready once spawned (``ready`` is then None in the API).
+        ready_timeout: seconds for the ready probe to pass; past it the instance is stopped
+            and that counts as its unexpected exit.
+        depends_on: ``{template: condition}`` (``started``, ``ready``, ``exited``,
+            ``succeeded``), or a list of names (``ready``); the template waits (WAITING, no
+            OS process) until every condition holds.
+        oneshot: the command is meant to finish: exit 0 is success, not an unexpected exit.
+        health: a tcp, http or exec probe run every *health_interval* seconds once ready;
+            *health_failures* failures in a row restart the instance.
     """
 
     name: str
@@ -87,11 +111,18 @@ class ProcessTemplate:
     redirect_output: tuple[str, ...] = ()
     redirect_input: bool = False
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT_S
-    stop_signal: int = signal.SIGTERM
+    stop_signal: int = DEFAULT_STOP_SIGNAL
     restart: str = "always"
     port: int | None = None
     port_index: int = 0
     priority: int = 0
+    ready: Probe | None = None
+    ready_timeout: float = DEFAULT_READY_TIMEOUT_S
+    depends_on: Mapping[str, str] = field(default_factory=dict)
+    oneshot: bool = False
+    health: Probe | None = None
+    health_interval: float = 10.0
+    health_failures: int = 3
 
     def __post_init__(self) -> None:
         # Normalised in place (the dataclass is frozen: object.__setattr__), one group of
@@ -122,10 +153,30 @@ class ProcessTemplate:
             raise InvalidOption("port_index", "must be a whole number >= 0")
         if not isinstance(self.priority, int) or isinstance(self.priority, bool):
             raise InvalidOption("priority", "must be a whole number")
+        self._check_readiness()
         self.argv()  # a cmd that shlex cannot split is a config error now, not a spawn error later
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
+
+    def _check_readiness(self) -> None:
+        ready: object = self.ready  # a Probe, or its text (or number) to parse
+        if ready is not None and not isinstance(ready, Probe):
+            self._set("ready", parse_probe(ready, "ready"))
+        given: object = self.health
+        if given is not None:
+            health = given if isinstance(given, Probe) else parse_probe(given, "health")
+            if health.kind not in ("tcp", "http", "exec"):
+                raise InvalidOption("health", f"a health check is a tcp, http or exec probe, got {str(health)!r}")
+            self._set("health", health)
+        for name in ("ready_timeout", "health_interval"):
+            if not is_seconds(getattr(self, name)):
+                raise InvalidOption(name, "must be a finite number of seconds >= 0")
+        if not _whole(self.health_failures) or self.health_failures < 1:
+            raise InvalidOption("health_failures", "must be a whole number >= 1")
+        if not isinstance(self.oneshot, bool):
+            raise InvalidOption("oneshot", "must be true or false")
+        self._set("depends_on", _checked_depends(self.name, self.depends_on))
 
     def argv(self) -> list[str]:
         """The argument vector to exec (before any privilege-dropping wrapper)."""
@@ -146,6 +197,9 @@ class ProcessTemplate:
         data["args"] = list(self.args) if self.args is not None else None
         data["redirect_output"] = list(self.redirect_output)
         data["stop_signal"] = signal.Signals(self.stop_signal).name
+        data["ready"] = None if self.ready is None else str(self.ready)
+        data["health"] = None if self.health is None else str(self.health)
+        data["depends_on"] = dict(self.depends_on)
         return data
 
     @classmethod
@@ -219,3 +273,19 @@ def _checked_labels(labels: Any) -> tuple[str, ...]:
         if not isinstance(label, str) or not label or label in (".", "stdin"):
             raise InvalidOption("redirect_output", f"invalid label {label!r}")
     return checked
+
+
+def _checked_depends(name: str, value: Any) -> dict[str, str]:
+    if isinstance(value, (list, tuple)):
+        value = {v: "ready" for v in value}
+    if not isinstance(value, Mapping):
+        raise InvalidOption("depends_on", 'must map names to conditions, like {"db": "ready"}, or list names')
+    out = {}
+    for dep, condition in value.items():
+        validate_name(dep, "depends_on")
+        if dep == name:
+            raise InvalidOption("depends_on", f"{name} cannot depend on itself")
+        if condition not in CONDITIONS:
+            raise InvalidOption("depends_on", f"{dep}: expected one of {', '.join(CONDITIONS)}, got {condition!r}")
+        out[dep] = condition
+    return out

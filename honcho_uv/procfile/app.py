@@ -6,7 +6,9 @@ Decided in DESIGN.md ("App root", "Env"):
   app root (``-d``, default: the current directory);
 * ``PROCFILE`` and ``PORT`` from the env files (then from the OS env) are defaults for ``-f``
   and ``-p``; flags win; an empty ``PORT=`` (a common template line) counts as unset;
-* a bad value is reported against the file and line that set it.
+* a bad value is reported against the file and line that set it;
+* ``hu.toml`` beside the Procfile (or ``--config FILE``, or ``HU_CONFIG``) is read and checked
+  against the Procfile; a named file must exist, the default one may not.
 
 Everything here is pure apart from reading the files it is given.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from honcho_uv.errors import InvalidOption
+from honcho_uv.procfile.config import CONFIG_NAME, HuConfig, load_config
 from honcho_uv.procfile.dotenv import read_env_files, split_env_option
 from honcho_uv.procfile.formation import DEFAULT_PORT, Instance, instance_env, instance_port, parse_port
 from honcho_uv.procfile.parse import Procfile, load_procfile
@@ -43,6 +46,8 @@ class App:
     warnings: tuple[str, ...] = field(default=())
     #: Which env file and line set each of ``env`` (``".env:3"``), for errors about a value.
     env_origins: dict[str, str] = field(default_factory=dict)
+    #: ``hu.toml`` (empty when there is none).
+    config: HuConfig = field(default_factory=HuConfig)
 
     @property
     def name(self) -> str:
@@ -74,6 +79,7 @@ def load_app(
     env_files: Iterable[str] | None = None,
     port: int | str | None = None,
     os_environ: Mapping[str, str] | None = None,
+    config: str | None = None,
 ) -> App:
     """Read the Procfile and env files of *app_root* (default: the current directory).
 
@@ -91,6 +97,7 @@ def load_app(
     display = procfile_name if (root == Path.cwd().resolve() or Path(procfile_name).is_absolute()) \
         else str(procfile_path)
     parsed = load_procfile(procfile_path, display)
+    hu_config = _load_hu_config(root, procfile_path, parsed, config or environ.get("HU_CONFIG") or None)
     if port is not None:
         port_base = parse_port(port, "--port")
     elif env.values.get("PORT", "").strip():
@@ -100,7 +107,18 @@ def load_app(
     else:
         port_base = DEFAULT_PORT
     return App(root, parsed, env.values, port_base, tuple(files), (*parsed.warnings, *env.odd_names()),
-               env.origins)
+               env.origins, hu_config)
+
+
+def _load_hu_config(root: Path, procfile_path: Path, procfile: Procfile, named: str | None) -> HuConfig:
+    """The named config file (it must exist), else ``hu.toml`` beside the Procfile (if any)."""
+    if named:
+        path = root / named
+        return load_config(path, procfile, display=_shown(root, str(path)) if not Path(named).is_absolute() else named)
+    path = procfile_path.parent / CONFIG_NAME
+    if not path.is_file():
+        return HuConfig()
+    return load_config(path, procfile, display=_shown(root, str(path)))
 
 
 def expand_instances(app: App, counts: Mapping[str, int]) -> list[Instance]:

@@ -6,17 +6,21 @@ that embeds the Manager can run a Procfile the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from honcho_uv.models import FlappingInfo, ProcessTemplate
+from honcho_uv.errors import InvalidOption
+from honcho_uv.models import DEFAULT_READY_TIMEOUT_S, FlappingInfo, Probe, ProcessTemplate
+from honcho_uv.models.template import DEFAULT_STOP_SIGNAL
 from honcho_uv.procfile.app import App
+from honcho_uv.procfile.config import RELEASE, dependency_graph, is_release_phase
 from honcho_uv.procfile.shellcmd import exec_command
 
-__all__ = ["app_templates"]
+__all__ = ["app_templates", "with_dependencies"]
 
 
-def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: Iterable[str] = (),
-                  flapping: FlappingInfo | None = None, stdin: Iterable[str] = ()) -> list[ProcessTemplate]:
+def app_templates(app: App, counts: Mapping[str, int], *, timeout: float, restart: Iterable[str] = (),
+                  flapping: FlappingInfo | None = None, stdin: Iterable[str] = (),
+                  ready: Mapping[str, Probe] | None = None) -> list[ProcessTemplate]:
     """One template per Procfile entry (in order), run through ``/bin/sh -c`` in the app root.
 
     The child env is the OS env, then the app's env files, then PORT/PS/HU_PROCESS_NAME (added
@@ -24,22 +28,58 @@ def app_templates(app: App, counts: dict[str, int], *, timeout: float, restart: 
     the app itself is the process hu watches, signals and reports (not a ``sh`` above it); a
     compound command (``cd x && y``) runs exactly as written (see shellcmd.py).
     ``PYTHONUNBUFFERED=1`` is set unless the env sets it, so Python children's output is not
-    held back in a pipe buffer (honcho #136, #167). Types in *restart* (or all, with
-    ``"all"``) restart with the flapping policy; the others never. Types in *stdin* get a
-    stdin pipe (``hu send``); the others read /dev/null.
+    held back in a pipe buffer (honcho #136, #167).
+
+    Restarts: types in *restart* (or all, with ``"all"``) restart always, with the flapping
+    policy; else ``hu.toml``'s ``restart`` for the type; else never (foreman's rule). Types in
+    *stdin* get a stdin pipe (``hu send``); the others read /dev/null. Readiness, health,
+    dependencies (the release phase included), oneshots and the stop signal come from
+    ``hu.toml``; *ready* (``--ready NAME=PROBE``) replaces a type's ready probe.
     """
-    restart, stdin = set(restart), set(stdin)
+    restart, stdin, ready = set(restart), set(stdin), dict(ready or {})
     env = {"PYTHONUNBUFFERED": "1", **app.env}
+    graph = dependency_graph(app.procfile, app.config)
+    release = is_release_phase(app.procfile, app.config)
     templates = []
     for index, entry in enumerate(app.procfile.entries):
-        restarts = "all" in restart or entry.name in restart
+        config = app.config.of(entry.name)
+        policy = "always" if "all" in restart or entry.name in restart else config.restart or "never"
         templates.append(
             ProcessTemplate(
                 name=entry.name, cmd=exec_command(entry.command), shell=True, env=env, os_env=True,
                 cwd=str(app.root), numprocesses=counts.get(entry.name, 0), redirect_output=("out", "out"),
-                graceful_timeout=timeout, restart="always" if restarts else "never",
-                flapping=(flapping or FlappingInfo()) if restarts else None, port=app.port_base,
+                graceful_timeout=timeout, restart=policy,
+                flapping=(flapping or FlappingInfo()) if policy != "never" else None, port=app.port_base,
                 port_index=index, redirect_input="all" in stdin or entry.name in stdin,
+                ready=ready.get(entry.name, config.ready),
+                ready_timeout=config.ready_timeout if config.ready_timeout is not None else DEFAULT_READY_TIMEOUT_S,
+                depends_on=graph[entry.name],
+                oneshot=config.oneshot if config.oneshot is not None else release and entry.name == RELEASE,
+                health=config.health, health_interval=config.health_interval or 10.0,
+                health_failures=config.health_failures or 3,
+                stop_signal=config.stop_signal if config.stop_signal is not None else DEFAULT_STOP_SIGNAL,
             )
         )
     return templates
+
+
+def with_dependencies(app: App, counts: Mapping[str, int], explicit: Iterable[str] = ()) -> dict[str, int]:
+    """*counts*, with the dependencies of every type that runs brought in (one instance each),
+    as ``docker compose up web`` starts what web depends on.
+
+    Raises:
+        InvalidOption: a dependency the user set to 0 on purpose (named in *explicit*).
+    """
+    graph = dependency_graph(app.procfile, app.config)
+    out = dict(counts)
+    explicit = set(explicit)
+    todo = [name for name, n in out.items() if n > 0]
+    while todo:
+        name = todo.pop()
+        for dep in graph.get(name, {}):
+            if out.get(dep, 0) == 0:
+                if dep in explicit:
+                    raise InvalidOption("--concurrency", f"{name} depends on {dep}, which is set to run 0 instances")
+                out[dep] = 1
+                todo.append(dep)
+    return out
