@@ -104,8 +104,10 @@ def readiness(sup: Supervisor) -> tuple[str, str]:
     or, for a oneshot, when every one succeeded; it failed when an instance exited before it
     was ready (and will not be restarted), or when the type gave up (FATAL).
     """
-    if sup.stopped or sup.wanted == 0:
+    if sup.wanted == 0:
         return "ready", ""
+    if sup.stopped:
+        return "failed", f"{sup.name} is stopped"
     if sup.state is ProcessState.FATAL:
         return "failed", sup.spawn_error or sup.progress.gave_up or f"{sup.name} is FATAL"
     answer = sup.progress.meets("succeeded" if sup.template.oneshot else "ready", sup.wanted, sup.name)

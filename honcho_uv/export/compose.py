@@ -118,7 +118,10 @@ class ComposeExporter(Exporter):
         depends = {}
         for dep, condition in ptype.depends_on.items():
             if condition == "ready":
-                depends[dep] = "service_healthy" if self.healthcheck(self.ctx.type(dep)) else "service_started"
+                healthy = self.healthcheck(self.ctx.type(dep)) is not None
+                depends[dep] = "service_healthy" if healthy else "service_started"
+                if not healthy:
+                    notes.unready(ptype, self.ctx.type(dep), "its start (service_started)")
             else:
                 depends[dep] = _CONDITIONS[condition]
             if condition == "exited":

@@ -85,6 +85,12 @@ class Notes:
     def all(self, names: Iterable[str]) -> list[str]:
         return [f"{name}: {line}" for name in names for line in self._by_type.get(name, ())]
 
+    def unready(self, ptype: ProcessType, dep: ProcessType, waits_for: str) -> None:
+        """*ptype* depends on *dep* being ready, whose ready probe the format cannot carry."""
+        if dep.ready is not None and dep.ready.kind != "started":
+            self.add(ptype, "depends_on", f"{dep.name}:ready", f"{dep.name}'s ready probe ({dep.ready}) is not "
+                                                                 f"expressible here, so this waits for {waits_for}")
+
     def dependencies(self, ptype: ProcessType, why: str) -> None:
         if ptype.depends_on:
             deps = " ".join(f"{dep}:{cond}" for dep, cond in ptype.depends_on.items())

@@ -58,14 +58,19 @@ class RunitExporter(Exporter):
             if condition in ("exited", "succeeded") or dep_type.oneshot:
                 notes.add(ptype, "depends_on", f"{dep}:{condition}", "runit cannot wait for the exit of a service")
                 continue
+            if condition == "ready" and not (dep_type.ready and dep_type.ready.kind == "exec"):
+                notes.unready(ptype, dep_type, "it to be up")
             timeout = whole_seconds(dep_type.ready_timeout)
             out += [_Wait(dep, condition, f"../{self.ctx.app}-{dep}-{i.number}", timeout) for i in dep_type.instances]
         return out
 
     def notes(self, ptype: ProcessType, notes: Notes) -> list[str]:
         probe = ptype.ready
-        if probe is not None and probe.kind not in ("started", "exec"):
-            notes.add(ptype, "ready", probe, "an sv check script would need a tool for this; write an exec: probe")
+        if probe is not None and probe.kind in ("tcp", "http"):
+            notes.add(ptype, "ready", probe, "an sv check script would need a tool for this (curl, nc); "
+                                             "write an exec: probe")
+        elif probe is not None and probe.kind not in ("started", "exec"):
+            notes.add(ptype, "ready", probe, "runit has no equivalent")
         if ptype.health is not None:
             notes.add(ptype, "health", ptype.health, "runit has no health checks")
         if ptype.stop_signal is not None:

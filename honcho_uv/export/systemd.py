@@ -38,6 +38,7 @@ __all__ = ["SystemdExporter"]
 
 _RESTART = {"never": "no", "on-failure": "on-failure", "always": "always"}
 _STRONG = ("ready", "succeeded")
+_CARRIED = ("notify", "exec", "alive")  # ready probes a unit can wait for
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ class SystemdExporter(Exporter):
             units = self.services_of(dep)
             after += units
             (requires if condition in _STRONG else wants).extend(units)
-            if condition in ("exited", "succeeded") and not self.ctx.type(dep).oneshot:
+            dep_type = self.ctx.type(dep)
+            if condition == "ready" and not (dep_type.ready and dep_type.ready.kind in _CARRIED):
+                notes.unready(ptype, dep_type, "its start")
+            if condition in ("exited", "succeeded") and not dep_type.oneshot:
                 notes.add(ptype, "depends_on", f"{dep}:{condition}",
                           f"systemd waits for the exit of a oneshot only; {dep} is ordered by its start")
         deps = tuple(f"{key}={' '.join(units)}" for key, units in
@@ -92,7 +96,7 @@ class SystemdExporter(Exporter):
         restart = _RESTART.get(ptype.restart or "on-failure", "on-failure")
         kind, post, timeout = "exec", "", None
         probe = ptype.ready
-        if probe is not None and probe.kind in ("notify", "exec", "alive"):
+        if probe is not None and probe.kind in _CARRIED:
             timeout = whole_seconds(ptype.ready_timeout)
             if probe.kind == "notify":
                 kind = "notify"
