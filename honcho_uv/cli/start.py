@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ import click
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, parse_ready, split_names, want_colour
 from honcho_uv.console.logbuffer import LogBuffer
+from honcho_uv.console.logfiles import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogFiles, parse_size, prepare_log_dir
 from honcho_uv.console.printer import Printer
 from honcho_uv.core.foreground import Foreground
 from honcho_uv.core.manager import Manager
@@ -47,6 +49,10 @@ DEFAULT_STOP_TIMEOUT_S = 5.0
 @click.option("--ready", "ready", multiple=True, metavar="NAME=PROBE",
               help="How NAME tells it is ready: started, SECONDS, tcp[:PORT], http[:/PATH], log:REGEX, "
                    "exec:CMD, notify (replaces hu.toml's ready).")
+@click.option("--log-dir", default=None, metavar="DIR",
+              help="Write each instance's output to DIR/NAME.N.log (created 0700 if missing).")
+@click.option("--log-max-size", default=None, metavar="SIZE", help="Rotate a log file past SIZE (default 10M).")
+@click.option("--log-keep", default=None, type=int, metavar="N", help="Rotated files to keep (default 5).")
 @click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
               help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
 @global_options
@@ -69,6 +75,7 @@ def start_command(ctx: click.Context, /, **params: Any) -> None:
     zero = [name for name, n in formation.items() if n == 0] + exclude
     counts = with_dependencies(app, counts, explicit=zero)
     params["ready"] = parse_ready(params["ready"], app.procfile.names)
+    params["log_files"] = _log_files(app, params)
     named = [*split_names(params["quiet"]), *split_names(params["can_die"]), *split_names(params["restart"]),
              *split_names(params["stdin"])]
     for name in named:
@@ -94,8 +101,12 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     foreground.attach(manager)
     logs = LogBuffer()  # from the first line on, for `hu logs`
     control = None
+    applications: list[Any] = [printer, logs]
+    if params["log_files"] is not None:
+        directory, max_size, keep = params["log_files"]
+        applications.append(LogFiles(directory, max_size=max_size, keep=keep, say=printer.system))
     try:
-        manager.start(applications=[printer, logs])
+        manager.start(applications=applications)
         foreground.install_signals()
         control = _control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)))
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
@@ -113,6 +124,21 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
             await manager.wait_stopped()
         if control is not None:
             await control.wait_closed()
+
+
+def _log_files(app: App, params: dict[str, Any]) -> tuple[Path, int, int] | None:
+    """``(directory, max size, files kept)`` from the flags, else hu.toml's [start]; None
+    without a log dir. The directory is made (0700) and checked now, before anything runs."""
+    defaults = app.config.start
+    directory = params["log_dir"] or defaults.log_dir
+    max_size = parse_size(params["log_max_size"] or defaults.log_max_size or DEFAULT_MAX_SIZE)
+    keep = params["log_keep"] if params["log_keep"] is not None else defaults.log_keep
+    keep = DEFAULT_KEEP if keep is None else keep
+    if keep < 0:
+        raise InvalidOption("--log-keep", "must be >= 0")
+    if directory is None:
+        return None
+    return prepare_log_dir(app.root / directory), max_size, keep
 
 
 def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> ControlApi | None:

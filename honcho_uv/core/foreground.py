@@ -62,7 +62,7 @@ class Foreground:
         if outcome == "exited" and ("all" in self.can_die or process.template.name in self.can_die):
             return
         reason = process.failure or f"{process.name} {status.describe()}"
-        if not self.stopping:
+        if not self.stopping and code:
             self.failure = reason
         self.shutdown(code, reason)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from honcho_uv.core.deps import check_graph
 from honcho_uv.errors import ConfigError, HuError, InvalidOption
 from honcho_uv.models import ProcessTemplate, validate_name
 
@@ -166,4 +167,6 @@ def load_config(path: str | Path) -> DaemonConfig:
     for section in parser.sections():
         if section.startswith("env:") and section[4:] not in config.processes:
             raise ConfigError(f"{source}: [{section}]: no [process:{section[4:]}] to apply it to")
+    check_graph({name: spec.template.depends_on for name, spec in config.processes.items()}, config.processes,
+                f"{source}: depends_on")
     return config
