@@ -38,6 +38,7 @@ LAZY_COMMANDS = {
     "signal": "honcho_uv.cli.control:signal_command",
     "quit": "honcho_uv.cli.control:quit_command",
     "wait": "honcho_uv.cli.control:wait_command",
+    "down": "honcho_uv.cli.control:down_command",
 }
 
 

@@ -19,15 +19,28 @@ from typing import Any
 
 import click
 
+from honcho_uv.cli.detach import wait_for_lock
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import globals_of
-from honcho_uv.errors import InvalidOption, UnknownProcess
+from honcho_uv.errors import ControlError, InvalidOption, NotRunning, UnknownProcess
 from honcho_uv.http.client import Client
 from honcho_uv.models import split_instance_name, validate_name
-from honcho_uv.rundir import socket_path
+from honcho_uv.rundir import AppLock, socket_path
 
-__all__ = ["logs_command", "ps_command", "quit_command", "restart_command", "scale_command", "send_command",
-           "signal_command", "start_process_command", "stats_command", "stop_command", "wait_command"]
+__all__ = [
+    "down_command",
+    "logs_command",
+    "ps_command",
+    "quit_command",
+    "restart_command",
+    "scale_command",
+    "send_command",
+    "signal_command",
+    "start_process_command",
+    "stats_command",
+    "stop_command",
+    "wait_command",
+]
 
 #: A client waits this much longer than the server's own wait, to hear its answer.
 CALL_MARGIN_S = 10.0
@@ -341,6 +354,30 @@ def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, 
         if result["waiting"]:
             click.echo(f"hu: not ready after {timeout:g}s: {', '.join(result['waiting'])}", err=True)
             return 1
+        return 0
+
+    _run(ctx, params, body)
+
+
+@click.command("down")
+@click.option("--timeout", default=120.0, type=float, show_default=True, metavar="SECONDS",
+              help="Give up waiting after this long.")
+@control_options
+@click.pass_context
+def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
+    """Stop the hu running in this app root (started with -D or not); return once every
+    process is gone (exit 0)."""
+    lock = AppLock(Path(params["app_root"] or ".").resolve()).path
+
+    async def body(client: Client) -> int:
+        try:
+            await client.call("POST", "/_quit")
+        except NotRunning:
+            click.echo("hu: nothing is running here", err=True)
+            return 0
+        # hu lets go of its lock only once every process has exited.
+        if not await asyncio.to_thread(wait_for_lock, lock, timeout):
+            raise ControlError(f"hu did not stop within {timeout:g}s")
         return 0
 
     _run(ctx, params, body)

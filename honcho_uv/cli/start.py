@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from honcho_uv.cli.detach import DETACH_FD_VAR, report_verdict, start_detached
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, parse_ready, split_names, want_colour
 from honcho_uv.console.logbuffer import LogBuffer
@@ -53,6 +55,8 @@ DEFAULT_STOP_TIMEOUT_S = 5.0
               help="Write each instance's output to DIR/NAME.N.log (created 0700 if missing).")
 @click.option("--log-max-size", default=None, metavar="SIZE", help="Rotate a log file past SIZE (default 10M).")
 @click.option("--log-keep", default=None, type=int, metavar="N", help="Rotated files to keep (default 5).")
+@click.option("-D", "--detach", is_flag=True,
+              help="Run in the background: return once every process is ready (exit 0), or with the failure.")
 @click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
               help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
 @global_options
@@ -82,6 +86,12 @@ def start_command(ctx: click.Context, /, **params: Any) -> None:
         if name != "all" and name not in app.procfile:
             raise InvalidOption("process", f"no process type {name!r} in {app.procfile.path}")
     flapping = (FlappingInfo.coerce(params["flapping"]) if params["flapping"] else None) or FlappingInfo()
+    params["verdict_fd"] = None
+    if params["detach"]:
+        if DETACH_FD_VAR not in os.environ:
+            ctx.exit(start_detached(app.root))  # everything above was checked here, in the foreground
+        # We are the background hu: the fd must not reach the processes' environment.
+        params["verdict_fd"] = int(os.environ.pop(DETACH_FD_VAR))
     with AppLock(app.root):
         code = run_loop(_run(app, counts, opts, params, flapping))
     ctx.exit(code)
@@ -101,6 +111,7 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     foreground.attach(manager)
     logs = LogBuffer()  # from the first line on, for `hu logs`
     control = None
+    verdict: asyncio.Task[None] | None = None
     applications: list[Any] = [printer, logs]
     if params["log_files"] is not None:
         directory, max_size, keep = params["log_files"]
@@ -113,6 +124,8 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
                                       flapping=flapping, stdin=split_names(params["stdin"]), ready=params["ready"]):
             manager.add_template(template, start=template.numprocesses > 0)
         foreground.watch_idle()
+        if params["verdict_fd"] is not None:
+            verdict = loop.create_task(report_verdict(manager, params["verdict_fd"], lambda: foreground.failure))
         code = await foreground.done
         if foreground.failure is not None:
             click.echo(f"hu: {foreground.failure}", err=True)
@@ -122,6 +135,8 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         if manager.started:
             manager.stop()
             await manager.wait_stopped()
+        if verdict is not None:
+            await verdict  # ours: the caller of hu start -D learns the verdict before we exit
         if control is not None:
             await control.wait_closed()
 

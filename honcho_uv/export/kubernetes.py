@@ -45,7 +45,7 @@ from honcho_uv.export.base import ExportContext, Exporter, ExportFile, ProcessTy
 from honcho_uv.export.model import Notes, probe_host, signal_name, whole_seconds
 from honcho_uv.models import Probe
 
-__all__ = ["SECRET_KEY_RE", "KubernetesExporter", "is_secret_key"]
+__all__ = ["SECRET_KEY_RE", "KubeProbe", "KubernetesExporter", "is_secret_key", "probes"]
 
 SECRET_KEY_RE = re.compile(r"secret|password|passwd|token|api_?key|private|credential", re.IGNORECASE)
 _DNS_LABEL = re.compile(r"\A[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
@@ -105,6 +105,12 @@ def probes(ptype: ProcessType, notes: Notes) -> list[KubeProbe]:
     return out
 
 
+def _min_ready(ptype: ProcessType) -> int:
+    """``ready = N`` seconds alive: the Deployment's ``minReadySeconds`` (0: not written)."""
+    ready = ptype.ready
+    return whole_seconds(ready.seconds or 0, 0) if ready and ready.kind == "alive" and not ptype.oneshot else 0
+
+
 def _notes(ptype: ProcessType) -> Notes:
     notes = Notes()
     notes.dependencies(ptype, "Kubernetes starts every workload at once; see docs/export.rst")
@@ -156,8 +162,7 @@ class KubernetesExporter(Exporter):
             content = self.render(
                 f"{workload}.yaml", configmap=configmap, secret=secret, listens=listens, probes=container_probes,
                 notes=notes.of(ptype.name), backoff_limit=6 if ptype.restart in ("on-failure", "always") else 0,
-                min_ready=whole_seconds(ptype.ready.seconds or 0, 0) if ptype.ready and ptype.ready.kind == "alive"
-                else 0, **values
+                min_ready=_min_ready(ptype), **values
             )
             out.append(ExportFile(f"{ctx.app}-{ptype.name}-{workload}.yaml", content))
             if listens:
