@@ -18,6 +18,7 @@ from honcho_uv.console.logfiles import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogFiles,
 from honcho_uv.console.printer import Printer
 from honcho_uv.core.foreground import Foreground
 from honcho_uv.core.manager import Manager
+from honcho_uv.core.watch import Watcher
 from honcho_uv.errors import HuError, InvalidOption
 from honcho_uv.http.lazy import ControlApi
 from honcho_uv.models import FlappingInfo
@@ -55,6 +56,10 @@ DEFAULT_STOP_TIMEOUT_S = 5.0
               help="Write each instance's output to DIR/NAME.N.log (created 0700 if missing).")
 @click.option("--log-max-size", default=None, metavar="SIZE", help="Rotate a log file past SIZE (default 10M).")
 @click.option("--log-keep", default=None, type=int, metavar="N", help="Rotated files to keep (default 5).")
+@click.option("--watch", "watch", multiple=True, is_flag=False, flag_value="", metavar="[NAME=GLOB]",
+              help="Restart a type when its hu.toml watch globs match a change; NAME=GLOB adds one (put it "
+                   "after the process names, or write --watch=NAME=GLOB).")
+@click.option("--no-watch", is_flag=True, help="No watching, whatever else was given.")
 @click.option("-D", "--detach", is_flag=True,
               help="Run in the background: return once every process is ready (exit 0), or with the failure.")
 @click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
@@ -80,6 +85,7 @@ def start_command(ctx: click.Context, /, **params: Any) -> None:
     counts = with_dependencies(app, counts, explicit=zero)
     params["ready"] = parse_ready(params["ready"], app.procfile.names)
     params["log_files"] = _log_files(app, params)
+    params["watch_rules"] = _watch_rules(app, params)
     named = [*split_names(params["quiet"]), *split_names(params["can_die"]), *split_names(params["restart"]),
              *split_names(params["stdin"])]
     for name in named:
@@ -116,6 +122,9 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     if params["log_files"] is not None:
         directory, max_size, keep = params["log_files"]
         applications.append(LogFiles(directory, max_size=max_size, keep=keep, say=printer.system))
+    if params["watch_rules"]:
+        ignore = [params["log_files"][0]] if params["log_files"] is not None else []
+        applications.append(Watcher(app.root, params["watch_rules"], ignore=ignore, say=printer.system))
     try:
         manager.start(applications=applications)
         foreground.install_signals()
@@ -154,6 +163,27 @@ def _log_files(app: App, params: dict[str, Any]) -> tuple[Path, int, int] | None
     if directory is None:
         return None
     return prepare_log_dir(app.root / directory), max_size, keep
+
+
+def _watch_rules(app: App, params: dict[str, Any]) -> dict[str, tuple[list[str], list[str]]]:
+    """Type -> (watch globs, ignore globs), or nothing when watching is off: --no-watch wins;
+    --watch (or [start] watch = true) turns on hu.toml's globs; --watch NAME=GLOB adds one."""
+    given = list(params["watch"])
+    if params["no_watch"] or not (given or app.config.start.watch):
+        return {}
+    rules = {name: (list(app.config.of(name).watch), list(app.config.of(name).watch_ignore))
+             for name in app.procfile.names}
+    for item in given:
+        if not item:
+            continue
+        name, eq, glob = item.partition("=")
+        if not eq or not glob.strip():
+            raise InvalidOption("--watch", f"expected NAME=GLOB, got {item!r} (put --watch after the process "
+                                           f"names, or write --watch=NAME=GLOB)")
+        if name not in app.procfile:
+            raise InvalidOption("--watch", f"no process type {name!r} in {app.procfile.path}")
+        rules[name][0].append(glob.strip())
+    return {name: rule for name, rule in rules.items() if rule[0]}
 
 
 def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> ControlApi | None:

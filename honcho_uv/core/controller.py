@@ -217,6 +217,14 @@ class Controller:
         for process in list(self.running.values()):
             process.kill()
 
+    def own_task(self, coro: Any) -> asyncio.Task[Any]:
+        """Run *coro* as a task this Manager owns: a stop waits for it (for applications).
+
+        Raises:
+            StateError: the Manager is not started.
+        """
+        return self._own(coro)
+
     def _own(self, coro: Any) -> asyncio.Task[Any]:
         if self._run is None:
             coro.close()
@@ -290,9 +298,6 @@ class Controller:
                 self._publish("delete", name)
 
         return self._own(forget())
-
-    def get_template(self, name: str) -> ProcessTemplate:
-        return self.supervisor(name).template
 
     @property
     def processes(self) -> list[str]:
@@ -379,11 +384,6 @@ class Controller:
     def get_process(self, name_or_id: str | int) -> Supervisor | Process:
         """An id or ``web.2`` gives the Process; a template name gives its Supervisor."""
         return self._resolve(name_or_id)
-
-    def list(self, name: str | None = None) -> list[Process]:
-        """Live processes, of one template or all (in template then number order)."""
-        sups = [self.supervisor(name)] if name is not None else self._supervisors.values()
-        return [p for sup in sups for p in sup.alive()]
 
     # -- events ---------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from honcho_uv.core.process import Process
 from honcho_uv.core.snapshot import template_status
 from honcho_uv.core.supervisor import Supervisor
 from honcho_uv.errors import StateError
+from honcho_uv.models import ProcessTemplate
 
 __all__ = ["Application", "ExitPolicy", "Manager"]
 
@@ -75,6 +76,9 @@ class Manager(Controller):
         data["env"] = sorted(data["env"])
         data.update(asdict(template_status(self.supervisor(name))))
         return data
+
+    def get_template(self, name: str) -> ProcessTemplate:
+        return self.supervisor(name).template
 
     def pids(self, name: str | None = None) -> list[int]:
         return [p.id for p in self.list(name)]
@@ -177,3 +181,8 @@ class Manager(Controller):
     def unsubscribe(self, evtype: str, listener: Callable[..., Any]) -> None:
         self.events.unsubscribe(evtype, listener)
 
+    # Last in the class: a method named ``list`` shadows the builtin in what follows it.
+    def list(self, name: str | None = None) -> list[Process]:
+        """Live processes, of one template or all (in template then number order)."""
+        sups = [self.supervisor(name)] if name is not None else self._supervisors.values()
+        return [p for sup in sups for p in sup.alive()]
