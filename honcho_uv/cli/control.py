@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import click
 from honcho_uv.cli.detach import wait_for_lock
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import globals_of
+from honcho_uv.cli.tables import bytes_, duration, log_line, parse_duration, ps_rows, stats_table, table, yes_no
 from honcho_uv.errors import ControlError, InvalidOption, NotRunning, UnknownProcess
 from honcho_uv.http.client import Client
 from honcho_uv.models import split_instance_name, validate_name
@@ -83,51 +83,9 @@ def _run(ctx: click.Context, params: dict[str, Any],
     ctx.exit(code or 0)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
-    return "\n".join(lines)
-
-
-def _yes_no(value: bool | None) -> str:
-    return "-" if value is None else "yes" if value else "no"
-
-
-def _ps_rows(processes: list[dict[str, Any]], stats: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for job in processes:
-        if not job["instances"]:
-            rows.append({"name": job["name"], "state": job["state"], "ready": job.get("ready"), "id": None,
-                         "os_pid": None, "uptime": None, "restarts": job["restarts"], "cpu": None, "mem": None})
-        for inst in job["instances"]:
-            sample = stats.get(inst["id"], {})
-            rows.append({"name": inst["name"], "state": inst["state"], "ready": inst.get("ready"), "id": inst["id"],
-                         "os_pid": inst["os_pid"], "uptime": inst["uptime"], "restarts": job["restarts"],
-                         "cpu": sample.get("cpu"), "mem": sample.get("mem_info1")})
-    return rows
 
 
 @click.command("ps")
@@ -140,12 +98,12 @@ def ps_command(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     async def body(client: Client) -> int:
         processes = (await client.call("GET", "/processes"))["processes"]
         stats = {s["pid"]: s for t in (await client.call("GET", "/stats"))["stats"] for s in t["stats"]}
-        rows = _ps_rows(processes, stats)
+        rows = ps_rows(processes, stats)
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return 0
-        click.echo(_table([[r["name"], r["state"], _yes_no(r["ready"]), r["os_pid"] or "-", _duration(r["uptime"]),
-                            r["restarts"], "-" if r["cpu"] is None else f"{r['cpu']:.1f}%", _bytes(r["mem"])]
+        click.echo(table([[r["name"], r["state"], yes_no(r["ready"]), r["os_pid"] or "-", duration(r["uptime"]),
+                            r["restarts"], "-" if r["cpu"] is None else f"{r['cpu']:.1f}%", bytes_(r["mem"])]
                            for r in rows],
                           ["NAME", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]))
         return 0
@@ -210,42 +168,44 @@ def scale_command(ctx: click.Context, /, counts: tuple[str, ...], **params: Any)
     _run(ctx, params, body)
 
 
-def _log_line(line: dict[str, Any], width: int) -> str:
-    stamp = time.strftime("%H:%M:%S", time.localtime(line["time"]))
-    return f"{stamp} {line['name'].ljust(width)} | {line['line']}"
-
 
 @click.command("logs")
 @click.argument("name", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("-n", "--lines", default=100, show_default=True, type=int, help="How many recent lines.")
+@click.option("--since", default=None, metavar="DURATION", help="Only lines of the last DURATION (30s, 5m, 2h, 1d).")
 @control_options
 @click.pass_context
-def logs_command(ctx: click.Context, /, name: str | None, follow: bool, lines: int, **params: Any) -> None:
-    """Print recent output (the ring buffer), then new output with -f."""
+def logs_command(ctx: click.Context, /, name: str | None, follow: bool, lines: int, since: str | None,
+                 **params: Any) -> None:
+    """Print recent output and hu's system lines (the ring buffer, or the log files for an
+    instance whose older lines it no longer holds), then new output with -f."""
     if name is not None:
         split_instance_name(name)
     path = f"/logs/{name}" if name else "/logs"
+    query = {"lines": str(lines)}
+    if since is not None:
+        query["since"] = f"{parse_duration(since, '--since'):g}"
 
     async def body(client: Client) -> int:
-        params_ = {"lines": str(lines)}
+        # Names padded to the widest, as on the console.
+        names = [i["name"] for p in (await client.call("GET", "/processes"))["processes"] for i in p["instances"]]
         if not follow:
-            for line in (await client.call("GET", path, params=params_))["lines"]:
-                click.echo(_log_line(line, 6))
+            got = (await client.call("GET", path, params=query))["lines"]
+            width = max([6, *map(len, names), *(len(line["name"]) for line in got)])
+            for line in got:
+                click.echo(log_line(line, width))
             return 0
-        async for line in client.stream(path, params={**params_, "follow": "1"}):
-            click.echo(_log_line(line, 6))
+        width = max([6, *map(len, names)])
+        async for line in client.stream(path, params={**query, "follow": "1"}):
+            width = max(width, len(line["name"]))
+            click.echo(log_line(line, width))
         return 0
 
     _run(ctx, params, body)
 
 
-def _stats_table(samples: list[dict[str, Any]]) -> str:
-    rows = [[s["name"], s.get("os_pid") or s.get("pid"), "-" if s.get("cpu") is None else f"{s['cpu']:.1f}%",
-             _bytes(s.get("mem_info1")), "-" if s.get("mem") is None else f"{s['mem']:.1f}%",
-             "-" if s.get("ctime") is None else f"{s['ctime']:.2f}s", len(s.get("children") or [])]
-            for s in sorted(samples, key=lambda s: s["name"])]
-    return _table(rows, ["NAME", "PID", "CPU", "RSS", "MEM", "CPU TIME", "CHILDREN"])
+
 
 
 @click.command("stats")
@@ -265,7 +225,7 @@ def stats_command(ctx: click.Context, /, name: str | None, once: bool, **params:
                 samples = (await client.call("GET", f"/stats/{name}"))["stats"]
             else:
                 samples = [s for t in (await client.call("GET", "/stats"))["stats"] for s in t["stats"]]
-            click.echo(_stats_table(samples))
+            click.echo(stats_table(samples))
             return 0
         names = [name] if name else [p["name"] for p in (await client.call("GET", "/processes"))["processes"]]
         latest: dict[str, dict[str, Any]] = {}
@@ -277,7 +237,7 @@ def stats_command(ctx: click.Context, /, name: str | None, once: bool, **params:
         pumps = [asyncio.ensure_future(pump(n)) for n in names]
         try:
             while not all(p.done() for p in pumps):
-                click.echo("\x1b[H\x1b[2J" + _stats_table(list(latest.values())))
+                click.echo("\x1b[H\x1b[2J" + stats_table(list(latest.values())))
                 await asyncio.sleep(1.0)
         finally:
             for p in pumps:

@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from honcho_uv.console.messages import describe_event
 from honcho_uv.core.framing import LineFramer
 
-__all__ = ["LogBuffer", "LogLine"]
+__all__ = ["SYSTEM", "LogBuffer", "LogLine", "read_file_tail"]
 
 PARTIAL_FLUSH_S = 0.2
+SYSTEM = "system"  # the name of hu's own lines in the ring
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class LogLine:
 class LogBuffer:
     """Recent output per instance; see the module docstring for the guarantees."""
 
-    def __init__(self, bytes_per_process: int = 1 << 20, max_instances: int = 1024):
+    def __init__(self, bytes_per_process: int = 1 << 20, max_instances: int = 1024, log_dir: Path | None = None):
         self.bytes_per_process = bytes_per_process
         self.max_instances = max_instances
         # name -> chunks (seq of the first line, time, whole lines ending in b"\n"), oldest first.
@@ -68,6 +72,7 @@ class LogBuffer:
         self._followers: dict[Callable[[LogLine], None], None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.manager: Any = None
+        self.log_dir = log_dir  # where instances' log files are, for lines the ring dropped
 
     # -- application protocol ------------------------------------------------------------
 
@@ -76,6 +81,7 @@ class LogBuffer:
         self.manager = manager
         manager.add_output_sink(self._sink)
         manager.bus.add_lifecycle_hook(self._lifecycle)
+        manager.subscribe(".", self._on_event)
 
     def stop(self) -> None:
         for key in list(self._timers):
@@ -83,6 +89,7 @@ class LogBuffer:
         if self.manager is not None:
             self.manager.remove_output_sink(self._sink)
             self.manager.bus.remove_lifecycle_hook(self._lifecycle)
+            self.manager.unsubscribe(".", self._on_event)
 
     def restart(self) -> None:
         pass
@@ -105,6 +112,11 @@ class LogBuffer:
         lines = self._framer.flush(key)
         if lines:
             self._add(self._names.get(key, "?"), lines)
+
+    def _on_event(self, event: str, msg: dict[str, Any]) -> None:
+        line = describe_event(event, msg)
+        if line:  # the console's system lines, kept with the output they explain
+            self._add(SYSTEM, line.encode(errors="replace") + b"\n")
 
     def _lifecycle(self, kind: str, process: Any) -> None:
         if kind == "exit":  # its output has ended: keep its partial line, forget its name
@@ -133,15 +145,23 @@ class LogBuffer:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def tail(self, name: str | None = None, lines: int = 100) -> list[LogLine]:
+    def tail(self, name: str | None = None, lines: int = 100, since: float | None = None) -> list[LogLine]:
         """The last *lines* lines (oldest first) of every instance, of a type (``web``) or of
-        one instance (``web.2``)."""
+        one instance (``web.2``); with *since* (a wall-clock time), only lines framed after it.
+        The ``system`` lines (started, exited, ...) come with every selection.
+
+        For one instance, when the ring no longer holds *lines* lines and a log directory is
+        set, the lines come from its log files instead (they have every line; their time is
+        the file's)."""
         if lines <= 0:
             return []
         if name is None:
             rings = list(self._lines.items())
         else:
-            rings = [(n, r) for n, r in self._lines.items() if n == name or n.rsplit(".", 1)[0] == name]
+            rings = [(n, r) for n, r in self._lines.items()
+                     if n in (name, SYSTEM) or n.rsplit(".", 1)[0] == name]
+        if since is not None:
+            rings = [(n, collections.deque(c for c in r if c[1] >= since)) for n, r in rings]
         # Newest chunks first until enough lines are collected; only those are cut into lines.
         chunks = sorted(((seq, when, n, data) for n, ring in rings for seq, when, data in ring), reverse=True)
         out: list[LogLine] = []
@@ -150,7 +170,14 @@ class LogBuffer:
             if len(out) >= lines:
                 break
         out.sort(key=lambda line: line.seq)
-        return out[-lines:]
+        out = out[-lines:]
+        if name is not None and "." in name and since is None and self.log_dir is not None:
+            own = [line for line in out if line.name == name]
+            if len(own) < lines:
+                older = read_file_tail(self.log_dir, name, lines)
+                if len(older) > len(own):
+                    return older
+        return out
 
     def follow(self, callback: Callable[[LogLine], None]) -> None:
         """Call *callback(line)* for each new line (on the loop; it must not block)."""
@@ -166,4 +193,24 @@ def _cut(seq: int, when: float, name: str, data: bytes) -> list[LogLine]:
     for part in data[:-1].split(b"\n"):
         out.append(LogLine(seq, when, name, part))
         seq += len(part) + 1
+    return out
+
+
+def read_file_tail(directory: Path, name: str, lines: int) -> list[LogLine]:
+    """The last *lines* lines of instance *name*'s log files (the current one, then ``.1``,
+    ``.2``... as needed), oldest first; each line's time is its file's modification time."""
+    out: list[LogLine] = []
+    index = 0
+    while len(out) < lines:
+        path = directory / (f"{name}.log" if index == 0 else f"{name}.log.{index}")
+        try:
+            data = path.read_bytes()
+            when = os.stat(path).st_mtime
+        except OSError:
+            break
+        parts = data.split(b"\n")
+        if parts and parts[-1] == b"":
+            parts.pop()
+        out[:0] = [LogLine(-1, when, name, part) for part in parts[-(lines - len(out)):]]
+        index += 1
     return out

@@ -14,8 +14,8 @@ strings are YAML double-quoted.
 * ``healthcheck``: Compose runs a health check inside the container, so only what needs no
   tool in the image can be said: an ``exec:`` probe, as ``["CMD-SHELL", CMD]``. The ready
   probe if it is one, else the health probe if it is one; ``start_period`` =
-  ``ready_timeout`` (checked every second meanwhile, ``start_interval``: Docker Engine 25+), ``interval`` =
-  ``health_interval``, ``retries`` = ``health_failures``, ``timeout`` 5 s (hu's exec probe).
+  ``ready_timeout`` (checked every second meanwhile: ``start_interval``, Docker Engine 25+),
+  ``interval`` = ``health_interval``, ``retries`` = ``health_failures``, ``timeout`` 5 s (hu's exec probe).
   tcp/http would need curl, wget or nc in the image; log and notify have no equivalent.
 * ``depends_on``: ``started`` -> ``service_started``; ``ready`` -> ``service_healthy`` when
   the dependency has a healthcheck, else ``service_started``; ``succeeded`` and ``exited``

@@ -8,11 +8,12 @@ client that disconnects or a server that stops leaves no listener behind.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from aiohttp import web
 
-from honcho_uv.console.logbuffer import LogLine
+from honcho_uv.console.logbuffer import SYSTEM, LogLine
 from honcho_uv.errors import BadRequest, StateError, UnknownProcess
 from honcho_uv.http.context import ctx
 from honcho_uv.http.limits import read_body
@@ -120,9 +121,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise BadRequest("lines must be a whole number") from None
     count = max(0, min(count, MAX_LOG_LINES))
+    since = None
+    if "since" in request.query:
+        try:
+            since = time.time() - float(request.query["since"])
+        except ValueError:
+            raise BadRequest("since must be a number of seconds") from None
     if context.logs is None:
         raise StateError("this server keeps no log buffer")
-    backlog = context.logs.tail(name, count)
+    backlog = context.logs.tail(name, count, since)
     if request.query.get("follow", "0").lower() not in ("1", "true", "yes"):
         return web.json_response({"lines": [line.to_json() for line in backlog]})
     feed = context.feeds.open(max_items=max(4096, count + 1))
@@ -130,7 +137,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         feed.put({**line.to_json(), "event": "log"})
 
     def on_line(line: LogLine) -> None:
-        if name is None or line.name == name or line.name.rsplit(".", 1)[0] == name:
+        if name is None or line.name in (name, SYSTEM) or line.name.rsplit(".", 1)[0] == name:
             feed.put({**line.to_json(), "event": "log"})
 
     context.logs.follow(on_line)
