@@ -84,7 +84,7 @@ class DaemonState:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
-        self._lock = PidLock(self.lock_path, f"already running with pid {{pid}} (lock {self.lock_path})")
+        self._lock = PidLock(self.lock_path, f"already running with pid {{pid}} (lock {self.lock_path})", remove=True)
 
     # -- lock -----------------------------------------------------------------------------
 
@@ -98,7 +98,7 @@ class DaemonState:
         self._lock.acquire()
 
     def release(self) -> None:
-        """Drop the lock (the lock file stays: unlinking it would let two daemons both lock)."""
+        """Drop the lock and remove its file (safe: see :class:`~honcho_uv.rundir.PidLock`)."""
         self._lock.release()
 
     # -- records --------------------------------------------------------------------------

@@ -51,14 +51,15 @@ class Probe:
     def __str__(self) -> str:
         if self.kind == "alive":
             return f"{self.seconds:g}"
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
         if self.kind == "tcp":
             if self.port is None:
                 return "tcp"
-            return f"tcp:{self.host}:{self.port}" if self.host else f"tcp:{self.port}"
+            return f"tcp:{host}:{self.port}" if host else f"tcp:{self.port}"
         if self.kind == "http":
             if self.host is None and self.port is None:
                 return "http" if self.path == "/" else f"http:{self.path}"
-            return f"http://{self.host or '127.0.0.1'}:{self.port}{self.path}"
+            return f"http://{host or '127.0.0.1'}:{self.port}{self.path}"
         if self.kind == "log":
             return f"log:{self.pattern}"
         if self.kind == "exec":
