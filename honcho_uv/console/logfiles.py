@@ -86,7 +86,7 @@ class _File:
 
     def open(self) -> None:
         if self.fd is None:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
             self.size = os.fstat(self.fd).st_size
             self.at_line_start = self.size == 0 or _last_byte(self.fd, self.size) == b"\n"
 

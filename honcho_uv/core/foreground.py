@@ -45,7 +45,8 @@ class Foreground:
         self.done: asyncio.Future[int] = loop.create_future()
         self.first_unexpected: int | None = None
         self.stopping = False
-        #: Why hu stopped, when a process's exit or failure did it (``hu: ...`` on stderr).
+        #: Why hu stopped, when a readiness or dependency failure did it (``hu: ...`` on
+        #: stderr); a plain exit is on the console already, as foreman prints it.
         self.failure: str | None = None
 
     def attach(self, manager: Manager) -> None:
@@ -62,7 +63,7 @@ class Foreground:
         if outcome == "exited" and ("all" in self.can_die or process.template.name in self.can_die):
             return
         reason = process.failure or f"{process.name} {status.describe()}"
-        if not self.stopping and code:
+        if not self.stopping and process.failure:
             self.failure = reason
         self.shutdown(code, reason)
 
