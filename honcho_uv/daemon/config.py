@@ -1,7 +1,8 @@
 """The gafferd ini file -> binds, daemon settings and process templates.
 
 Format (DESIGN.md "Daemon"; docs/gafferd.rst): ``[gaffer]`` with ``bind`` (comma-separated
-``unix:/path`` and ``tcp://host:port``), ``pidfile``, ``loglevel``, ``logfile``, ``include``
+``unix:/path`` and ``tcp://host:port``), ``pidfile``, ``loglevel``, ``logfile``, ``include``,
+``log_dir`` (each instance's output in ``LOG_DIR/NAME.N.log``), ``log_max_size``, ``log_keep``
 (space-separated files, relative to the including file), and gaffer 0.4's ``http_endpoints``
 naming ``[endpoint:NAME]`` sections with a ``bind``; ``[process:NAME]`` with every template
 key; ``[env:NAME]`` sections adding variables to that process.
@@ -30,7 +31,7 @@ _BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": 
 _STRINGS = ("cmd", "args", "uid", "gid", "cwd", "restart", "stop_signal", "redirect_output", "ready", "health",
             "depends_on")
 _BOOLS = ("shell", "os_env", "redirect_input", "detach", "start", "oneshot")
-_INTS = ("numprocesses", "port", "port_index", "priority", "health_failures")
+_INTS = ("numprocesses", "port", "port_index", "priority", "health_failures", "log_keep")
 _FLOATS = ("graceful_timeout", "ready_timeout", "health_interval")
 _DEFAULTS: dict[str, Any] = {"restart": "always", "os_env": True, "redirect_output": ("stdout", "stderr")}
 
@@ -48,6 +49,9 @@ class DaemonConfig:
     pidfile: str | None = None
     loglevel: str | None = None
     logfile: str | None = None
+    log_dir: str | None = None  # instances' output files (console/logfiles.py), relative to the ini
+    log_max_size: str | None = None
+    log_keep: int | None = None
     processes: dict[str, TemplateSpec] = field(default_factory=dict)  # in priority, then file order
 
 
@@ -159,6 +163,11 @@ def load_config(path: str | Path) -> DaemonConfig:
         config.pidfile = g.get("pidfile") or None
         config.loglevel = g.get("loglevel") or g.get("log_level") or None
         config.logfile = g.get("logfile") or g.get("error_log") or None
+        if g.get("log_dir"):
+            config.log_dir = str(Path(source).parent / g["log_dir"])
+        config.log_max_size = g.get("log_max_size") or None
+        if g.get("log_keep"):
+            config.log_keep = int(_value(f"{source}: [gaffer]", "log_keep", g["log_keep"]))
     specs = [_process(parser, s, source) for s in parser.sections() if s.startswith(("process:", "job:"))]
     for spec in sorted(specs, key=lambda s: s.template.priority):  # stable: file order within a priority
         if spec.template.name in config.processes:

@@ -34,6 +34,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from honcho_uv.console.logfiles import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogFiles, parse_size, prepare_log_dir
 from honcho_uv.console.messages import describe_event
 from honcho_uv.core.manager import Manager
 from honcho_uv.core.process import Process
@@ -105,7 +106,7 @@ class Daemon:
             self.state.write([])
             manager.subscribe(".", self._log_event)
             manager.bus.add_lifecycle_hook(self._state_changed)
-            manager.start(applications=[self.http])
+            manager.start(applications=[self.http, *self._log_files()])
             await self.http.wait_started()
             log.info("gafferd listening on %s", ", ".join(self.http.addresses))
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -133,6 +134,16 @@ class Daemon:
                 self.pidfile.remove()
         log.info("gafferd stopped")
         return 0
+
+    def _log_files(self) -> list[LogFiles]:
+        """The instances' log files of ``[gaffer] log_dir``, if set (checked at start)."""
+        config = self.config
+        if config.log_dir is None:
+            return []
+        directory = prepare_log_dir(config.log_dir, f"{config.path}: [gaffer] log_dir")
+        return [LogFiles(directory, max_size=parse_size(config.log_max_size or DEFAULT_MAX_SIZE, "log_max_size"),
+                         keep=DEFAULT_KEEP if config.log_keep is None else config.log_keep,
+                         say=lambda line: log.warning("%s", line))]
 
     def _state_changed(self, event: str, process: Process) -> None:
         """A process started: record it this loop iteration (one write for a burst). A process
