@@ -24,6 +24,7 @@ import jinja2
 
 from honcho_uv.errors import ExportError, InvalidOption
 from honcho_uv.export import quoting
+from honcho_uv.export.durations import DEFAULT_TIMEOUT, check_timeout, decimal_seconds, whole_seconds
 from honcho_uv.models import DEFAULT_READY_TIMEOUT_S, Probe
 from honcho_uv.procfile.app import App, expand_instances
 from honcho_uv.procfile.config import RELEASE, dependency_graph, is_release_phase
@@ -48,6 +49,10 @@ _USER_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_.-]*\$?\Z")
 _ENV_KEY_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 # Per-instance variables: formats that replicate one unit set them per type instead.
 INSTANCE_KEYS = ("PORT", "PS", "HU_PROCESS_NAME")
+# What each format-specific flag gives, for the message that refuses it.
+_FLAG_WHAT = {"--env-file": "an env file", "--user-units": "user units", "--user": "a user",
+              "--timeout": "a stop timeout", "--log": "a log directory", "--image": "an image",
+              "--listen": "listening types"}
 
 
 def marker(app: str) -> str:
@@ -114,7 +119,7 @@ class ExportOptions:
 
     app_name: str | None = None
     user: str | None = None
-    timeout: int = 5
+    timeout: float | None = None
     log_dir: str | Path | None = None
     image: str | None = None
     listen: Iterable[str] | None = None
@@ -129,7 +134,9 @@ class ExportContext:
 
     ``app_env`` holds only the env files' values (never the exporting user's OS env);
     each instance's ``env`` adds PORT, PS and HU_PROCESS_NAME to it; ``env_origins`` says
-    which file and line set each of them.
+    which file and line set each of them. ``timeout`` is in seconds, above 0, a whole
+    number of milliseconds, and an ``int`` when whole (so ``{{ ctx.timeout }}`` in a
+    template still prints ``5``).
     """
 
     format: str
@@ -141,7 +148,7 @@ class ExportContext:
     port_base: int
     log_dir: Path
     user: str | None = None
-    timeout: int = 5
+    timeout: float = DEFAULT_TIMEOUT
     image: str | None = None
     listen: tuple[str, ...] = ("web",)
     template_dir: Path | None = None
@@ -181,13 +188,15 @@ def build_context(app: App, fmt: str, location: str | Path, counts: Mapping[str,
     Raises:
         InvalidOption: a bad app name, user, location, log dir, timeout, listen type or
             template directory.
+
+    ``options.timeout`` None is the default, 5 s; any other is kept to the millisecond
+    (rounded up).
     """
     opts = options if options is not None else ExportOptions(**settings)  # type: ignore[arg-type]
     name = _check_app_name(opts.app_name or app.root.name, "--app" if opts.app_name else "--app (from the app root)")
     if opts.user is not None and not _USER_RE.match(opts.user):
         raise InvalidOption("--user", f"invalid user name {opts.user[:60]!r}")
-    if opts.timeout < 1:
-        raise InvalidOption("--timeout", "must be at least 1 second")
+    timeout = check_timeout(opts.timeout, "--timeout")
     loc = Path(location)
     if ".." in loc.parts:
         raise InvalidOption("LOCATION", f"{location} must not contain '..'")
@@ -212,7 +221,7 @@ def build_context(app: App, fmt: str, location: str | Path, counts: Mapping[str,
                   for index, entry in enumerate(app.procfile.entries))
     return ExportContext(
         format=fmt, app=name, root=app.root, location=loc.absolute(), types=types, app_env=dict(app.env),
-        port_base=app.port_base, log_dir=logs, user=opts.user, timeout=opts.timeout, image=opts.image,
+        port_base=app.port_base, log_dir=logs, user=opts.user, timeout=timeout, image=opts.image,
         listen=listen_types, template_dir=tdir, env_file=opts.env_file, user_units=opts.user_units,
         env_origins=dict(app.env_origins),
     )
@@ -232,7 +241,7 @@ def _process_type(app: App, name: str, command: str, index: int, counts: Mapping
     )
 
 
-_FILTERS: dict[str, Callable[..., str]] = {
+_FILTERS: dict[str, Callable[..., object]] = {
     "systemd_env": lambda kv: quoting.systemd_env_assignment(*kv),
     "systemd_exec": quoting.systemd_exec_arg,
     "systemd_spec": quoting.systemd_specifiers,
@@ -247,7 +256,8 @@ _FILTERS: dict[str, Callable[..., str]] = {
     "compose_escape": quoting.compose_escape,
     "kube_escape": quoting.kubernetes_escape,
     "signal_name": lambda n, prefix=True: signal.Signals(n).name[0 if prefix else 3:],
-    "seconds": lambda s: f"{s:g}",
+    "seconds": decimal_seconds,
+    "whole_seconds": whole_seconds,
 }
 
 
@@ -264,15 +274,34 @@ class Exporter:
     comment: ClassVar[str] = "#"
     # How deep the writer looks for files of an earlier export (1 = the location itself).
     scan_depth: ClassVar[int] = 1
-    supports_env_file: ClassVar[bool] = False
+    #: The format-specific flags of ``hu export`` this format uses (long names); ``hu
+    #: export`` refuses any other (see :meth:`refuse_unused`). The flags every format uses
+    #: (app, formation, port, templates, dry run, Procfile, env files, app root, config) are
+    #: not listed. A format that does not say uses the generic ones, as before; an env file
+    #: and user units are only for a format that lists them.
+    flags: ClassVar[frozenset[str]] = frozenset({"--user", "--timeout", "--log", "--image", "--listen"})
     template_package: ClassVar[str] = "honcho_uv.export"
     #: Whether the format can carry a variable whose name is not a shell identifier
     #: (``app.db.host``): compose, kubernetes and launchd can; unit files and envdirs cannot.
     any_env_name: ClassVar[bool] = False
 
+    @classmethod
+    def refuse_unused(cls, given: Iterable[str]) -> None:
+        """Refuse the first flag of *given* (long names, as the user passed them) that this
+        format does not use, so a flag is never silently ignored.
+
+        Raises:
+            InvalidOption: naming the flag and the format.
+        """
+        for flag in given:
+            if flag not in cls.flags:
+                raise InvalidOption(flag, f"the {cls.name} format does not use {_FLAG_WHAT.get(flag, flag)}")
+
     def __init__(self, ctx: ExportContext):
-        if ctx.env_file and not self.supports_env_file:
-            raise InvalidOption("--env-file", f"the {self.name} format does not use an env file")
+        if ctx.env_file:
+            self.refuse_unused(["--env-file"])
+        if ctx.user_units:
+            self.refuse_unused(["--user-units"])
         if not self.any_env_name:
             for key in ctx.app_env:
                 if not _ENV_KEY_RE.match(key):

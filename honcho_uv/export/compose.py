@@ -67,6 +67,7 @@ class _Service:
 
 class ComposeExporter(Exporter):
     name = "compose"
+    flags = frozenset({"--timeout", "--image", "--listen"})
     any_env_name = True
 
     def env(self, ptype: ProcessType) -> dict[str, str]:

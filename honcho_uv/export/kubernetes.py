@@ -124,6 +124,7 @@ def _notes(ptype: ProcessType) -> Notes:
 
 class KubernetesExporter(Exporter):
     name = "kubernetes"
+    flags = frozenset({"--timeout", "--image", "--listen"})
     any_env_name = True
 
     def __init__(self, ctx: ExportContext):

@@ -24,6 +24,7 @@ __all__ = ["LaunchdExporter"]
 
 class LaunchdExporter(Exporter):
     name = "launchd"
+    flags = frozenset({"--user", "--timeout", "--log"})
     any_env_name = True
 
     def __init__(self, ctx: ExportContext):

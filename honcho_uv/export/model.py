@@ -9,21 +9,21 @@ more than one format needs to write them:
 * :func:`probe_host`: the host a tcp/http probe names, None for the instance itself
   (a loopback address is the instance's own host in every format that runs one copy per
   network namespace or machine);
-* :func:`whole_seconds` and :func:`duration`: hu's float seconds as a format's integers or
-  ``"1.5s"`` strings;
+* :func:`whole_seconds` and :func:`duration` (from :mod:`honcho_uv.export.durations`): hu's
+  float seconds as a format's integers or ``"1.5s"`` strings;
 * :class:`Notes`: what a format could not carry, per type, written as comments into the
   files (and listed in docs/export.rst), so nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import signal
 from collections.abc import Iterable
 
 from honcho_uv.core.deps import start_levels as _levels
 from honcho_uv.export.base import ExportContext, ProcessType
+from honcho_uv.export.durations import duration, whole_seconds
 from honcho_uv.models import Probe
 
 __all__ = ["LOOPBACK", "Notes", "duration", "has_dependencies", "probe_host", "signal_name", "start_levels",
@@ -47,16 +47,6 @@ def probe_host(probe: Probe) -> str | None:
     if probe.host is None or probe.host.lower() in LOOPBACK:
         return None
     return probe.host
-
-
-def whole_seconds(seconds: float, minimum: int = 1) -> int:
-    """*seconds* rounded up to a whole number, at least *minimum*."""
-    return max(minimum, math.ceil(seconds))
-
-
-def duration(seconds: float) -> str:
-    """``10s``, ``1.5s``: a Compose / Go duration."""
-    return f"{seconds:g}s"
 
 
 def signal_name(number: int, prefix: bool = True) -> str:

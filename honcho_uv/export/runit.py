@@ -49,6 +49,8 @@ class _Wait:
 
 class RunitExporter(Exporter):
     name = "runit"
+    # No --timeout: runsv has no stop timeout (control/t sends TERM; sv force-stop -w N kills).
+    flags = frozenset({"--user", "--log"})
     scan_depth = 3
 
     def waits(self, ptype: ProcessType, notes: Notes) -> list[_Wait]:

@@ -55,7 +55,7 @@ class _Program:
 
 class SupervisordExporter(Exporter):
     name = "supervisord"
-    supports_env_file = True
+    flags = frozenset({"--user", "--timeout", "--log", "--env-file"})
 
     def policy(self, ptype: ProcessType, levels: dict[str, int] | None) -> _Policy:
         notes = Notes()

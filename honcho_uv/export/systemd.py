@@ -56,7 +56,7 @@ class _Service:
 
 class SystemdExporter(Exporter):
     name = "systemd"
-    supports_env_file = True
+    flags = frozenset({"--user", "--timeout", "--env-file", "--user-units"})
 
     def __init__(self, ctx: ExportContext):
         super().__init__(ctx)

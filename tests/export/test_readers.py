@@ -106,7 +106,7 @@ def test_gafferd_ini_reads_back_as_the_daemon_reads_it(tmp_path: Path) -> None:
     assert parser.sections() == ["process:web", "process:worker"]
     for ptype in ctx.types:
         section = parser[f"process:{ptype.name}"]
-        assert section["cmd"] == ptype.command
+        assert section["cmd"] == ptype.exec_command  # exec before a single simple command (issue 15)
         assert section["shell"] == "true"
         assert int(section["numprocesses"]) == ptype.count
         assert int(section["port"]) == 5000 + 100 * ptype.index
