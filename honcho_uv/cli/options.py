@@ -4,6 +4,10 @@ honcho accepts its global flags on either side of the subcommand (honcho #173); 
 parses group options before it. So each global option is declared on the group *and* on each
 command with a default of None, and :func:`globals_of` merges them: the command's value wins,
 then the group's, then the default.
+
+The options of a command that name process types (``-q``, ``--can-die``, ``--restart``,
+``--stdin``) are checked as soon as the Procfile is loaded (:meth:`GlobalOptions.load_app`):
+an unknown name is an error naming its own flag and listing the known types.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
 from honcho_uv.errors import InvalidOption
 from honcho_uv.models import Probe, parse_probe
-from honcho_uv.procfile.app import App, load_app
+from honcho_uv.procfile.app import App, env_problems, load_app
+from honcho_uv.procfile.formation import check_type_names
 
 __all__ = ["GlobalOptions", "global_options", "globals_of", "parse_ready", "split_names", "want_colour"]
 
@@ -58,12 +63,29 @@ class GlobalOptions:
     no_prefix: bool
     timestamps: bool
     config: str | None = None
+    #: The command's options that name process types: flag -> the values given.
+    type_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def load_app(self, port: int | str | None = None) -> App:
-        return load_app(self.app_root, self.procfile, self.env_files, port, config=self.config)
+        """The app, with the type names of :attr:`type_options` checked against its Procfile.
+
+        Raises:
+            InvalidOption: an unknown type, naming its flag and the known types.
+        """
+        app = load_app(self.app_root, self.procfile, self.env_files, port, config=self.config)
+        for flag, values in self.type_options.items():
+            check_type_names(app.procfile, split_names(values), flag, allow_all=flag != "--quiet")
+        return app
+
+    def env_problems(self) -> list[str]:
+        """Every problem of the env files (each bad line), for ``hu check``."""
+        return env_problems(self.app_root, self.env_files)
 
 
 _NAMES = ("procfile", "env_files", "app_root", "color", "no_prefix", "timestamps", "config")
+#: Command parameters that take process type names, and their flags; all but ``--quiet`` also
+#: take ``all`` (the console has no "hide everything": that is ``> /dev/null``).
+_TYPE_OPTIONS = {"quiet": "--quiet", "can_die": "--can-die", "restart": "--restart", "stdin": "--stdin"}
 
 
 def globals_of(ctx: click.Context, /, params: dict[str, Any]) -> GlobalOptions:
@@ -81,6 +103,7 @@ def globals_of(ctx: click.Context, /, params: dict[str, Any]) -> GlobalOptions:
         no_prefix=bool(merged["no_prefix"]),
         timestamps=True if merged["timestamps"] is None else merged["timestamps"],
         config=merged["config"],
+        type_options={flag: tuple(params[name]) for name, flag in _TYPE_OPTIONS.items() if params.get(name)},
     )
 
 

@@ -3,7 +3,11 @@
 Options are parsed only up to the first command word or ``--`` (``hu run grep -f x`` passes
 ``-f x`` to grep). Without ``--with`` hu *execs* the command: it gets the terminal (stdin,
 stdout and stderr, unprefixed and separate), signals reach it directly, and its exit code is
-hu's, with no supervisor in between.
+hu's, with no supervisor in between. A Procfile entry runs as ``hu start`` runs it: a single
+simple command as ``/bin/sh -c 'exec CMD'``, so no shell stays between hu's pid and the app.
+Before the exec, the signal dispositions Python changed (SIGPIPE and SIGXFSZ ignored) go back
+to the default, as ``subprocess``'s ``restore_signals`` does for ``hu start``'s children, and
+the signal mask is emptied: ``hu run yes | head -1`` ends ``yes`` by SIGPIPE, as a shell would.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from honcho_uv.core.gate import WaitResult
 from honcho_uv.core.manager import Manager
 from honcho_uv.errors import InvalidOption, ProcfileError
 from honcho_uv.models import NAME_PATTERN, Probe
-from honcho_uv.procfile.app import App, env_file_paths, expand_instances
-from honcho_uv.procfile.dotenv import load_env_files
+from honcho_uv.procfile.app import App, app_env, check_ports, expand_instances
 from honcho_uv.procfile.formation import instance_env, instance_port, resolve_formation
+from honcho_uv.procfile.shellcmd import exec_command
 from honcho_uv.procfile.templates import app_templates, with_dependencies
 
 __all__ = ["run_command"]
@@ -65,43 +69,54 @@ def _exec_one_off(opts: GlobalOptions, command: list[str], port: str | None) -> 
     root = Path(opts.app_root or ".").resolve()
     if not root.is_dir():
         raise InvalidOption("--app-root", f"{opts.app_root} is not a directory")
-    entry_app = _try_entry(opts, command, port)
-    if entry_app is not None:
-        app, index, entry = entry_app
+    app = _app_for_word(opts, command, port)
+    if app is not None and command[0] in app.procfile:
+        index, entry = app.procfile.index(command[0]), app.procfile.get(command[0])
+        check_ports(app, {entry.name: 1})
         env = app.child_env()
         env.update(instance_env(entry.name, 1, instance_port(app.port_base, index, 1)))
-        argv = ["/bin/sh", "-c", entry.command]
+        argv = ["/bin/sh", "-c", exec_command(entry.command)]  # as hu start runs it
     else:
-        files, required = env_file_paths(root, opts.env_files)
-        env = {**os.environ, **load_env_files(files, required=required)}
+        env = {**os.environ, **app_env(root, opts.env_files)}
         argv = command
     env.setdefault("PYTHONUNBUFFERED", "1")
     executable = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
     if executable is None:
-        click.echo(f"hu: {argv[0]}: command not found", err=True)
+        known = f" (known: {', '.join(app.procfile.names)})" if app else ""
+        also = f", and no process type {argv[0]!r} in {app.procfile.path}{known}" if app else ""
+        click.echo(f"hu: {argv[0]}: command not found{also}", err=True)
         sys.exit(127)
     sys.stdout.flush()
     os.chdir(root)
+    _restore_signals()
     try:
         os.execve(executable, argv, env)
-    except OSError as exc:
-        click.echo(f"hu: cannot run {argv[0]!r}: {exc.strerror}", err=True)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
+        click.echo(f"hu: cannot run {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}", err=True)
         sys.exit(126)
 
 
-def _try_entry(opts: GlobalOptions, command: list[str], port: str | None) -> tuple[App, int, Any] | None:
-    """If *command* is one word naming a Procfile entry, load the app and return it."""
+def _restore_signals() -> None:
+    """What the exec'd command must not inherit from Python: the dispositions it set at start-up
+    (SIGPIPE and SIGXFSZ ignored, the ones ``subprocess``'s ``restore_signals`` resets for ``hu
+    start``'s children) and any blocked signal. Handlers Python installed (SIGINT) reset
+    themselves on exec; a signal ignored by hu's own parent (``nohup``) stays ignored."""
+    for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _app_for_word(opts: GlobalOptions, command: list[str], port: str | None) -> App | None:
+    """If *command* is one word that may name a Procfile entry, the app (None without a Procfile)."""
     if len(command) != 1 or not re.fullmatch(NAME_PATTERN, command[0]):
         return None
     try:
-        app = opts.load_app(port)
+        return opts.load_app(port)
     except ProcfileError:
         if opts.procfile:
             raise
         return None  # no Procfile here: the word is a plain command
-    if command[0] not in app.procfile:
-        return None
-    return app, app.procfile.index(command[0]), app.procfile.get(command[0])
 
 
 # -- hu run --with: the CI smoke form ---------------------------------------------------------
@@ -115,7 +130,8 @@ OTHERS_READY = Probe("alive", seconds=1.0)
 async def _smoke(opts: GlobalOptions, command: list[str], params: dict[str, Any]) -> int:
     app = opts.load_app(params["port"])
     names = split_names(params["with_"])
-    counts = with_dependencies(app, resolve_formation(app.procfile, {name: 1 for name in names}, only=names))
+    counts = with_dependencies(app, resolve_formation(app.procfile, {name: 1 for name in names}, only=names,
+                                                      option="--with"))
     given = parse_ready(params["ready"], app.procfile.names)
     running = [name for name, n in counts.items() if n > 0]
     ready = {name: given.get(name) or app.config.of(name).ready or (WEB_READY if name == "web" else OTHERS_READY)

@@ -10,7 +10,8 @@ move.
 Guarantees:
 
 * a line python-dotenv cannot parse is an :class:`EnvFileError` naming ``FILE:LINE`` (never a
-  warning on stderr and a silently dropped key);
+  warning on stderr and a silently dropped key); so is a NUL byte in a key or value, which no
+  environment can carry; :func:`env_file_problems` lists every such line (``hu check``);
 * a key given without ``=`` (``FOO`` alone) is skipped, as python-dotenv does;
 * every value's origin is kept (:class:`EnvValues.origin`), so a later error about a value
   (a bad ``PORT``) names the file and line that set it, not the last file read.
@@ -30,7 +31,8 @@ from dotenv.variables import parse_variables
 
 from honcho_uv.errors import EnvFileError
 
-__all__ = ["EnvValues", "load_env_files", "parse_env_text", "read_env_files", "read_env_text", "split_env_option"]
+__all__ = ["EnvValues", "env_file_problems", "load_env_files", "parse_env_text", "read_env_files", "read_env_text",
+           "split_env_option"]
 
 _IDENTIFIER_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -61,9 +63,23 @@ def split_env_option(values: Iterable[str] | None) -> list[str]:
     return out
 
 
-def load_env_files(paths: Iterable[str | Path], *, required: bool = True) -> dict[str, str]:
+def load_env_files(paths: Iterable[str | Path], *, required: bool = True,
+                   display: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables of :func:`read_env_files` as a plain dict."""
-    return read_env_files(paths, required=required).values
+    return read_env_files(paths, required=required, display=display).values
+
+
+def env_file_problems(paths: Iterable[str | Path], *, required: bool = True,
+                      display: Mapping[str, str] | None = None) -> list[EnvFileError]:
+    """Every problem of the env files, in order (each bad line, not only the first one);
+    empty when :func:`read_env_files` would succeed."""
+    problems: list[EnvFileError] = []
+    for path in paths:
+        try:
+            read_env_files([path], required=required, display=display, problems=problems)
+        except EnvFileError as exc:  # the file itself: missing, not a file, unreadable
+            problems.append(exc)
+    return problems
 
 
 def parse_env_text(text: str, path: str = ".env") -> dict[str, str]:
@@ -72,11 +88,12 @@ def parse_env_text(text: str, path: str = ".env") -> dict[str, str]:
 
 
 def read_env_files(paths: Iterable[str | Path], *, required: bool = True,
-                   display: Mapping[str, str] | None = None) -> EnvValues:
+                   display: Mapping[str, str] | None = None, problems: list[EnvFileError] | None = None) -> EnvValues:
     """Read .env files in order; later files win.
 
     Each file may use ``${VAR}`` against the OS env and the values read before it.
-    *display* maps a path to the name errors use for it (default: the path).
+    *display* maps a path to the name errors use for it (default: the path). With a
+    *problems* list, a bad line is appended to it and skipped instead of raised.
 
     Raises:
         EnvFileError: a file is missing (when *required*), is not a regular file, cannot be
@@ -96,18 +113,20 @@ def read_env_files(paths: Iterable[str | Path], *, required: bool = True,
             text = p.read_bytes().decode("utf-8", errors="replace")
         except OSError as exc:
             raise EnvFileError(f"cannot be read ({exc.strerror})", name) from exc
-        read_env_text(text, name, into=merged)
+        read_env_text(text, name, into=merged, problems=problems)
     return merged
 
 
-def read_env_text(text: str, path: str = ".env", *, into: EnvValues | None = None) -> EnvValues:
+def read_env_text(text: str, path: str = ".env", *, into: EnvValues | None = None,
+                  problems: list[EnvFileError] | None = None) -> EnvValues:
     """Parse .env *text* (named *path* in errors) into *into* (or a new :class:`EnvValues`).
 
     ``${VAR}`` expands from the values already read and from the OS environment;
-    single-quoted values stay literal.
+    single-quoted values stay literal. With a *problems* list, bad lines are appended to it
+    (and skipped) instead of raised.
 
     Raises:
-        EnvFileError: a line that cannot be parsed, named ``path:line``.
+        EnvFileError: a line that cannot be parsed, or with a NUL byte, named ``path:line``.
     """
     out = into if into is not None else EnvValues()
     text = text.removeprefix("\ufeff")
@@ -115,9 +134,18 @@ def read_env_text(text: str, path: str = ".env", *, into: EnvValues | None = Non
         original = binding.original.string
         # python-dotenv counts the blank lines before a statement as part of it.
         lineno = binding.original.line + original[: len(original) - len(original.lstrip())].count("\n")
+        shown = original.strip().splitlines()[0][:60] if original.strip() else ""
+        problem = None
         if binding.error:
-            shown = original.strip().splitlines()[0][:60] if original.strip() else ""
-            raise EnvFileError(f"cannot parse {shown!r} (expected KEY=VALUE)", f"{path}:{lineno}")
+            problem = f"cannot parse {shown!r} (expected KEY=VALUE)"
+        elif "\0" in (binding.key or "") + (binding.value or ""):
+            problem = f"{shown!r} contains a NUL byte, which no environment can carry"
+        if problem is not None:
+            error = EnvFileError(problem, f"{path}:{lineno}")
+            if problems is None:
+                raise error
+            problems.append(error)
+            continue
         if binding.key is None or binding.value is None:
             continue
         _, _, rhs = original.partition("=")

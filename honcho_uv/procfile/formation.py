@@ -16,18 +16,22 @@ from honcho_uv.procfile.parse import Procfile
 
 __all__ = [
     "DEFAULT_PORT",
+    "MAX_PORT",
     "PORT_STEP_PER_TYPE",
     "Instance",
+    "check_type_names",
     "instance_env",
     "instance_port",
     "parse_formation",
     "parse_port",
     "resolve_formation",
     "type_port",
+    "unknown_type",
 ]
 
 DEFAULT_PORT = 5000
 PORT_STEP_PER_TYPE = 100
+MAX_PORT = 65535
 
 
 def parse_port(value: object, option: str) -> int:
@@ -36,8 +40,8 @@ def parse_port(value: object, option: str) -> int:
         port = int(str(value).strip())
     except ValueError:
         raise InvalidOption(option, f"port must be a number, got {str(value)[:40]!r}") from None
-    if not 1 <= port <= 65535:
-        raise InvalidOption(option, f"port must be between 1 and 65535, got {port}")
+    if not 1 <= port <= MAX_PORT:
+        raise InvalidOption(option, f"port must be between 1 and {MAX_PORT}, got {port}")
     return port
 
 
@@ -113,14 +117,30 @@ def resolve_formation(
     only, exclude = list(only), list(exclude)
     for name in [*formation, *only, *exclude]:
         if name not in procfile:
-            what = option if name in formation else ("--exclude" if name in exclude else "process")
-            known = ", ".join(procfile.names)
-            raise InvalidOption(what, f"no process type {name!r} in {procfile.path} (known: {known})")
+            raise unknown_type(procfile, name, option if name in formation else
+                               ("--exclude" if name in exclude else "process"))
     counts = {}
     for name in procfile.names:
         selected = (not only or name in only) and name not in exclude
         counts[name] = formation.get(name, default) if selected else 0
     return counts
+
+
+def unknown_type(procfile: Procfile, name: str, option: str) -> InvalidOption:
+    """The error for *name*, not a type of *procfile*, given to *option*: it names the flag and
+    lists the known types (``--can-die: no process type 'wrker' in Procfile (known: web, worker)``)."""
+    return InvalidOption(option, f"no process type {name!r} in {procfile.path} (known: {', '.join(procfile.names)})")
+
+
+def check_type_names(procfile: Procfile, names: Iterable[str], option: str, *, allow_all: bool = True) -> None:
+    """Every one of *names* (given to *option*) is a type of *procfile*, or ``all`` when *allow_all*.
+
+    Raises:
+        InvalidOption: the first name that is not (see :func:`unknown_type`).
+    """
+    for name in names:
+        if name not in procfile and not (allow_all and name == "all"):
+            raise unknown_type(procfile, name, option)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ def check_procfile(text: str, path: str = "Procfile") -> tuple[Procfile, list[Pr
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        if "\0" in line:  # no argv or environment can carry it: exec would fail later
+            problems.append(ProcfileError("contains a NUL byte", path, lineno))
+            continue
         match = _LINE_RE.match(line)
         if match is None:
             problems.append(ProcfileError(_explain_bad_line(line), path, lineno))
@@ -129,24 +132,28 @@ def parse_procfile(text: str, path: str = "Procfile") -> Procfile:
     return procfile
 
 
-def read_procfile_text(path: str | Path, display: str | None = None) -> str:
+def read_procfile_text(path: str | Path, display: str | None = None, *, searched: str | Path | None = None,
+                       hint: str = "") -> str:
     """Read a Procfile as text; a missing or unreadable file is a :class:`ProcfileError`
-    naming it as *display* (default: *path*)."""
+    naming it as *display* (default: *path*), the directory *searched* when it is missing, and
+    ending with *hint* (`` (use -f FILE or -d DIR)``, or where the name came from)."""
     p = Path(path)
     name = display or str(path)
     if not p.exists():
-        raise ProcfileError("does not exist", name)
+        raise ProcfileError(f"does not exist{f' in {searched}' if searched else ''}{hint}", name)
     if not p.is_file():
-        raise ProcfileError("is not a file", name)
+        raise ProcfileError(f"is not a file{hint}", name)
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise ProcfileError(f"cannot be read ({exc.strerror})", name) from exc
+        raise ProcfileError(f"cannot be read ({exc.strerror}){hint}", name) from exc
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(data) > 1 and b"\0" in data[:2]):
         raise ProcfileError("is UTF-16 encoded; save it as UTF-8", name)
     return data.decode("utf-8", errors="replace")
 
 
-def load_procfile(path: str | Path, display: str | None = None) -> Procfile:
-    """Read and parse the Procfile at *path*; errors name it as *display* (default: *path*)."""
-    return parse_procfile(read_procfile_text(path, display), display or str(path))
+def load_procfile(path: str | Path, display: str | None = None, *, searched: str | Path | None = None,
+                  hint: str = "") -> Procfile:
+    """Read and parse the Procfile at *path*; errors name it as *display* (default: *path*);
+    *searched* and *hint* are for a file that cannot be read (:func:`read_procfile_text`)."""
+    return parse_procfile(read_procfile_text(path, display, searched=searched, hint=hint), display or str(path))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from honcho_uv.errors import InvalidOption
+from honcho_uv.errors import ConfigError, InvalidOption
 from honcho_uv.models import DEFAULT_READY_TIMEOUT_S, FlappingInfo, Probe, ProcessTemplate
 from honcho_uv.models.template import DEFAULT_STOP_SIGNAL
-from honcho_uv.procfile.app import App
+from honcho_uv.procfile.app import App, check_ports
 from honcho_uv.procfile.config import RELEASE, dependency_graph, is_release_phase
 from honcho_uv.procfile.shellcmd import exec_command
 
@@ -65,10 +65,13 @@ def app_templates(app: App, counts: Mapping[str, int], *, timeout: float, restar
 
 def with_dependencies(app: App, counts: Mapping[str, int], explicit: Iterable[str] = ()) -> dict[str, int]:
     """*counts*, with the dependencies of every type that runs brought in (one instance each),
-    as ``docker compose up web`` starts what web depends on.
+    as ``docker compose up web`` starts what web depends on; the last step before anything
+    runs, so the result is checked: something runs, and every instance's PORT fits.
 
     Raises:
-        InvalidOption: a dependency the user set to 0 on purpose (named in *explicit*).
+        InvalidOption: a dependency the user set to 0 on purpose (named in *explicit*); a PORT
+            past 65535 (:func:`~honcho_uv.procfile.app.check_ports`).
+        ConfigError: nothing to run (every type set to 0 or excluded).
     """
     graph = dependency_graph(app.procfile, app.config)
     out = dict(counts)
@@ -82,4 +85,8 @@ def with_dependencies(app: App, counts: Mapping[str, int], explicit: Iterable[st
                     raise InvalidOption("--concurrency", f"{name} depends on {dep}, which is set to run 0 instances")
                 out[dep] = 1
                 todo.append(dep)
+    if not any(n > 0 for n in out.values()):
+        raise ConfigError(f"nothing to run: every process type of {app.procfile.path} is set to 0 instances or "
+                          f"excluded (-c, -x)")
+    check_ports(app, out)
     return out
