@@ -16,7 +16,7 @@ import click
 from honcho_uv._version import __version__
 from honcho_uv.cli.exits import fail
 from honcho_uv.cli.options import global_options, globals_of
-from honcho_uv.errors import HuError, ProcfileError
+from honcho_uv.errors import EnvFileError, HuError, ProcfileError
 
 __all__ = ["cli", "main"]
 
@@ -90,6 +90,8 @@ def check_command(ctx: click.Context, /, **params: Any) -> None:
         app = opts.load_app()
     except ProcfileError as exc:
         problems.extend(str(e) for e in exc.problems)  # every wrong line, not only the first
+    except EnvFileError as exc:
+        problems.extend(opts.env_problems() or [str(exc)])  # every bad line of every env file
     except HuError as exc:
         problems.append(str(exc))
     if problems:
