@@ -1,4 +1,11 @@
-"""Templates: ``/processes`` and ``/processes/<name>[/_action]``."""
+"""Templates: ``/processes`` and ``/processes/<name>[/_action]``.
+
+Guarantees: a ``POST /processes`` body takes the defaults of a ``[process:NAME]`` section of
+the daemon's ini for the fields it leaves out (:data:`API_DEFAULTS`: the OS environment,
+``restart = always``, and stdout and stderr captured as ``stdout`` and ``stderr``, so the
+output streams and ``/logs`` of a template added over the API have something to serve);
+signals come from :data:`ALLOWED_SIGNALS`, by name or by number.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +20,21 @@ from honcho_uv.http.context import ctx, require_exec, settle
 from honcho_uv.http.wire import describe_instance, describe_template, instance_name, ok, read_json, template_name
 from honcho_uv.models import ProcessTemplate, parse_signal
 
-__all__ = ["ALLOWED_SIGNALS", "checked_signal", "routes"]
+__all__ = ["ALLOWED_SIGNALS", "API_DEFAULTS", "checked_signal", "routes"]
 
 #: Signals a client may send (s6-svc style): no arbitrary numbers.
 ALLOWED_SIGNALS = frozenset(
     getattr(signal, f"SIG{n}") for n in ("TERM", "INT", "HUP", "USR1", "USR2", "QUIT", "KILL", "CONT", "STOP", "WINCH")
 )
 _TEMPLATE_FIELDS = frozenset(f.name for f in fields(ProcessTemplate))
+#: What ``POST /processes`` assumes for a field the body leaves out, where it differs from
+#: :class:`ProcessTemplate` (the embedding API discards output nobody asked for).
+API_DEFAULTS: dict[str, Any] = {"redirect_output": ["stdout", "stderr"]}
 
 
 def checked_signal(body: dict[str, Any]) -> int:
+    """The signal of ``{"signal": ...}``: a name (``"USR1"``, ``"SIGUSR1"``, ``"usr1"``) or a
+    number (``10``, ``"10"``), which must be in :data:`ALLOWED_SIGNALS`; else BadRequest."""
     value = body.get("signal")
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise BadRequest('expected {"signal": "USR1"}')
@@ -48,7 +60,7 @@ async def add_process(request: web.Request) -> web.Response:
     if not isinstance(start, bool):
         raise InvalidOption("start", "must be true or false")
     try:
-        template = ProcessTemplate.from_dict(body)
+        template = ProcessTemplate.from_dict({**API_DEFAULTS, **body})
     except TypeError as exc:  # a field of the wrong shape that the dataclass itself rejects
         raise BadRequest(f"invalid template: {exc}") from None
     task = ctx(request).manager.add_template(template, start=start)

@@ -66,12 +66,15 @@ class ProcessTemplate:
         name: the template (process type) name, ``[A-Za-z0-9_-]+``.
         cmd: the command. Split with shlex unless *args* is given or *shell* is true.
         args: extra arguments: a list, or a string split with shlex.
-        env: variables for the child; with *os_env* they override the OS environment.
+        env: variables for the child; with *os_env* (the default) they override the OS
+            environment, without it they are the whole environment.
         uid, gid: drop to this user/group (int or name) before exec.
         cwd: working directory.
         detach: launch without monitoring; the child survives ``Manager.stop()``.
         shell: run ``cmd`` (plus *args*) through ``/bin/sh -c``.
         os_env: start from the Manager's OS environment (template env wins on shared keys).
+            Default true, as in the daemon's ini: a child without it has no PATH, so a bare
+            ``python`` is not found. False gives a child exactly *env*.
         numprocesses: how many instances to keep running.
         flapping: a :class:`FlappingInfo` (default on with gaffer's values), or None for off.
         redirect_output: up to two labels for stdout and stderr; the same label twice merges the
@@ -105,7 +108,7 @@ class ProcessTemplate:
     cwd: str | None = None
     detach: bool = False
     shell: bool = False
-    os_env: bool = False
+    os_env: bool = True
     numprocesses: int = 1
     flapping: FlappingInfo | None = field(default_factory=FlappingInfo)
     redirect_output: tuple[str, ...] = ()
