@@ -341,7 +341,7 @@ class SlowSSE:
         while True:
             try:
                 data = self.s.recv(1 << 20)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not data:
                 break
@@ -412,7 +412,7 @@ def fanout_run(base: Path, tag: str, with_subs: bool, args: argparse.Namespace) 
         window = t1 - t0
         out["console_MBps"] = (size1 - size0) / window / 1e6
         out["hu_cpu_pct"] = 100 * (cpu1[0] - cpu0[0]) / window
-        out["clients_cpu_pct"] = 100 * sum(b - a for a, b in zip(cpu0[1:], cpu1[1:])) / window
+        out["clients_cpu_pct"] = 100 * sum(b - a for a, b in zip(cpu0[1:], cpu1[1:], strict=False)) / window
         api(sock, "POST", "/processes/w/_stop", {})
         if with_subs:
             for c in clients:
@@ -522,7 +522,7 @@ def main() -> None:
         "console_ratio_subs_over_base": statistics.median(sub_rates) / statistics.median(base_rates),
         "console_ratio_per_rep": [round(s / b, 3) for s, b in zip(
             [r["console_MBps"] for r in sorted(sub_runs, key=lambda r: r["rep"])],
-            [r["console_MBps"] for r in sorted((r for r in runs if not r["subscribers"]), key=lambda r: r["rep"])])],
+            [r["console_MBps"] for r in sorted((r for r in runs if not r["subscribers"]), key=lambda r: r["rep"])], strict=False)],
         "subscribers_total": sum(len(r["sub_lost"]) for r in sub_runs),
         "subscriber_lines_lost_total": sum(sum(r["sub_lost"]) for r in sub_runs),
         "subscriber_disorder_broken_total": sum(r["sub_disorder_broken"] for r in sub_runs),

@@ -464,7 +464,7 @@ def machine_info(tools: list[Tool]) -> dict:
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
     try:
-        import uvloop  # noqa: PLC0415 - only to report the version hu runs on
+        import uvloop
         info["uvloop"] = uvloop.__version__
     except ImportError:
         info["uvloop"] = "not installed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from e2ekit import hu, wait_for
+from tests.kit.wait import wait_for
 
 PROCFILE = """\
 web: i=0; while true; do i=$((i+1)); echo "web line $i"; sleep 0.1; done
@@ -12,71 +12,65 @@ worker: while true; do echo "worker alive"; sleep 0.2; done
 """
 
 
-def _ps(sock):
-    result = hu("ps", "--json", sock=sock)
+def _ps(app, sock):
+    result = app.hu("ps", "--json", sock=sock, text=True)
     assert result.returncode == 0, result.stderr
     return {row["name"]: row for row in json.loads(result.stdout)}
 
 
-def test_control_commands_against_hu_start(tmp_path, spawn):
-    (tmp_path / "Procfile").write_text(PROCFILE)
-    hu_start = spawn(["start"], cwd=tmp_path)
+def test_control_commands_against_hu_start(app):
+    app.write("Procfile", PROCFILE)
+    hu_start = app.start("start", sock=app.sock, ready="socket")
     sock = hu_start.sock
-    rows = wait_for(lambda: (r := _ps(sock)) and all(x["state"] == "RUNNING" for x in r.values()) and r, what="ps")
+    rows = wait_for(lambda: (r := _ps(app, sock)) and all(x["state"] == "RUNNING" for x in r.values()) and r, what="ps")
     assert set(rows) == {"web.1", "worker.1"} and all(r["os_pid"] for r in rows.values())
 
-    table = hu("ps", sock=sock).stdout
-    assert table.splitlines()[0].split() == ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]
+    table = app.hu("ps", sock=sock, text=True).stdout
+    assert table.splitlines()[0].split() == ["NAME", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]
 
     worker_pid = rows["worker.1"]["os_pid"]
-    assert hu("scale", "web=3", sock=sock).stdout.strip() == "web: 3"
-    rows = wait_for(lambda: len(r := _ps(sock)) == 4 and r, what="web scaled to 3")
-    assert hu("scale", "web=-1", sock=sock).returncode == 0
-    rows = wait_for(lambda: "web.3" not in (r := _ps(sock)) and r, what="web scaled down")
+    assert app.hu("scale", "web=3", sock=sock, text=True).stdout.strip() == "web: 3"
+    rows = wait_for(lambda: len(r := _ps(app, sock)) == 4 and r, what="web scaled to 3")
+    assert app.hu("scale", "web=-1", sock=sock, text=True).returncode == 0
+    rows = wait_for(lambda: "web.3" not in (r := _ps(app, sock)) and r, what="web scaled down")
     assert rows["worker.1"]["os_pid"] == worker_pid, "scaling web does not disturb worker"
 
     web1 = rows["web.1"]["os_pid"]
-    assert hu("restart", "web.2", sock=sock).returncode == 0
-    rows = _ps(sock)
+    assert app.hu("restart", "web.2", sock=sock, text=True).returncode == 0
+    rows = _ps(app, sock)
     assert rows["web.1"]["os_pid"] == web1 and rows["worker.1"]["os_pid"] == worker_pid
 
-    result = hu("logs", "-n", "5", "web", sock=sock)
+    result = app.hu("logs", "-n", "5", "web", sock=sock, text=True)
     assert result.returncode == 0 and "web line" in result.stdout and "worker" not in result.stdout
     assert len(result.stdout.splitlines()) == 5
 
-    assert hu("stats", "--once", sock=sock).stdout.splitlines()[0].split()[:3] == ["NAME", "PID", "CPU"]
-    assert "SIGCONT sent to web" in hu("signal", "web", "CONT", sock=sock).stdout
-    bad = hu("signal", "web", "SEGV", sock=sock)
+    assert app.hu("stats", "--once", sock=sock, text=True).stdout.splitlines()[0].split()[:3] == ["NAME", "PID", "CPU"]
+    assert "SIGCONT sent to web" in app.hu("signal", "web", "CONT", sock=sock, text=True).stdout
+    bad = app.hu("signal", "web", "SEGV", sock=sock, text=True)
     assert bad.returncode != 0 and bad.stderr.startswith("hu: signal SIGSEGV is not allowed")
 
-    assert hu("stop", "worker", sock=sock).returncode == 0
-    assert "worker.1" not in [n for n, r in _ps(sock).items() if r["state"] == "RUNNING"]
-    assert hu("start-process", "worker", sock=sock).returncode == 0
-    wait_for(lambda: _ps(sock).get("worker.1", {}).get("state") == "RUNNING", what="worker restarted")
+    assert app.hu("stop", "worker", sock=sock, text=True).returncode == 0
+    assert "worker.1" not in [n for n, r in _ps(app, sock).items() if r["state"] == "RUNNING"]
+    assert app.hu("start-process", "worker", sock=sock, text=True).returncode == 0
+    wait_for(lambda: _ps(app, sock).get("worker.1", {}).get("state") == "RUNNING", what="worker restarted")
 
-    unknown = hu("stop", "nope", sock=sock)
+    unknown = app.hu("stop", "nope", sock=sock, text=True)
     assert unknown.returncode == 1 and unknown.stderr == "hu: no process named 'nope'\n"
-    sent = hu("send", "web.1", "hello", sock=sock)
+    sent = app.hu("send", "web.1", "hello", sock=sock, text=True)
     assert sent.returncode == 1 and "has no stdin" in sent.stderr
 
-    assert hu("quit", sock=sock).returncode == 0
+    assert app.hu("quit", sock=sock, text=True).returncode == 0
     assert hu_start.proc.wait(15) == 0, "hu quit makes hu start exit 0"
     assert "quit requested" in hu_start.output()
     assert not sock.exists()
-    gone = hu("ps", sock=sock)
+    gone = app.hu("ps", sock=sock, text=True)
     assert gone.returncode == 1 and gone.stderr == f"hu: no hu is running in this directory (socket {sock})\n"
 
 
-def test_logs_follow_streams_new_lines(tmp_path, spawn):
-    import subprocess
-    import sys
-
-    from e2ekit import env_for
-
-    (tmp_path / "Procfile").write_text(PROCFILE)
-    hu_start = spawn(["start"], cwd=tmp_path)
-    follower = subprocess.Popen([sys.executable, "-m", "honcho_uv", "logs", "-f", "-n", "0", "worker"],
-                                env=env_for(hu_start.sock), stdout=subprocess.PIPE, text=True)
+def test_logs_follow_streams_new_lines(app):
+    app.write("Procfile", PROCFILE)
+    hu_start = app.start("start", sock=app.sock, ready="socket")
+    follower = app.popen("logs", "-f", "-n", "0", "worker", sock=hu_start.sock, stderr=None, text=True)
     try:
         lines = [follower.stdout.readline() for _ in range(3)]
         assert all("worker.1 | worker alive" in line for line in lines)
@@ -91,36 +85,36 @@ def _maps_aiohttp(pid: int) -> bool:
         return "/aiohttp/" in maps.read()
 
 
-def test_control_api_listens_at_once_and_loads_aiohttp_on_first_client(tmp_path, spawn):
+def test_control_api_listens_at_once_and_loads_aiohttp_on_first_client(app):
     """The socket is bound before the spawns, but aiohttp (0.2 s of import that fought the
     spawn burst for the GIL, and 15 MB) is loaded only when a client connects."""
-    (tmp_path / "Procfile").write_text("web: echo up; exec sleep 60\n")
-    hu_start = spawn(["start"], cwd=tmp_path)
+    app.write("Procfile", "web: echo up; exec sleep 60\n")
+    hu_start = app.start("start", sock=app.sock, ready="socket")
     wait_for(lambda: "web.1  | up" in hu_start.output(), what="web's line")
     assert not _maps_aiohttp(hu_start.proc.pid), "aiohttp is loaded before anyone asked for the API"
-    rows = _ps(hu_start.sock)  # the first client waits in the backlog while the API loads
+    rows = _ps(app, hu_start.sock)  # the first client waits in the backlog while the API loads
     assert rows["web.1"]["state"] == "RUNNING"
     assert _maps_aiohttp(hu_start.proc.pid)
     assert hu_start.stop() == 143  # SIGTERM
     assert not hu_start.sock.exists()
 
 
-def test_control_socket_never_used_is_removed_at_exit(tmp_path, spawn):
-    (tmp_path / "Procfile").write_text("web: echo up; exec sleep 60\n")
-    hu_start = spawn(["start"], cwd=tmp_path)
+def test_control_socket_never_used_is_removed_at_exit(app):
+    app.write("Procfile", "web: echo up; exec sleep 60\n")
+    hu_start = app.start("start", sock=app.sock, ready="socket")
     wait_for(lambda: "web.1  | up" in hu_start.output(), what="web's line")
     assert hu_start.stop() == 143  # SIGTERM
     assert not hu_start.sock.exists()
     assert "control API" not in hu_start.output()
 
 
-def test_stop_while_the_control_api_loads_exits_cleanly(tmp_path, spawn):
+def test_stop_while_the_control_api_loads_exits_cleanly(app):
     """A client's connection starts the aiohttp import in a thread; a stop arriving meanwhile
     must not wait on it for long, serve anything, or leave the socket file behind."""
     import socket
 
-    (tmp_path / "Procfile").write_text("web: echo up; exec sleep 60\n")
-    hu_start = spawn(["start"], cwd=tmp_path)
+    app.write("Procfile", "web: echo up; exec sleep 60\n")
+    hu_start = app.start("start", sock=app.sock, ready="socket")
     wait_for(lambda: "web.1  | up" in hu_start.output(), what="web's line")
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.connect(str(hu_start.sock))  # the load begins

@@ -199,7 +199,7 @@ async def test_dependents_wait_without_an_os_process_then_start_in_order(env: di
         assert (await m.wait_ready(timeout=10)).ok
         await until(lambda: order.read_text().split() == ["db", "migrate", "web"], 5)
         assert rec.exits == [("migrate.1", 0, "succeeded")]  # a oneshot's exit 0 is no unexpected exit
-        assert [m_["on"] for m_ in rec.named("waiting") if m_["name"] == "web"][0] == "db started, migrate succeeded"
+        assert next(m_["on"] for m_ in rec.named("waiting") if m_["name"] == "web") == "db started, migrate succeeded"
 
 
 @pytest.mark.parametrize(("condition", "ready", "why"), [

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from honcho_uv import Manager
-from tests.conftest import until
+from tests.kit.wait import until
 
 COUNTER = """
 import os, signal, sys, time
@@ -20,7 +20,7 @@ time.sleep(0.6)  # long enough for a second signal to arrive, then leave
 """
 
 
-def test_regression_a_group_member_gets_the_stop_signal_once(run, env, tmp_path: Path) -> None:
+async def test_regression_a_group_member_gets_the_stop_signal_once(env, tmp_path: Path) -> None:
     # The renovated stop sent the stop signal to the group *and* to every member of the
     # snapshot, so a child in the group got SIGTERM twice (many programs read a second
     # SIGTERM or SIGINT as "quit now, skip the graceful part").
@@ -28,13 +28,10 @@ def test_regression_a_group_member_gets_the_stop_signal_once(run, env, tmp_path:
     script = tmp_path / "counter.py"
     script.write_text(COUNTER)
 
-    async def main() -> None:
-        async with Manager() as m:
-            # sh stays the leader; the counter is its child, in the same process group.
-            m.add_process("w", "sh", args=["-c", f"{sys.executable} {script} {record} & wait"], env=env,
-                          graceful_timeout=5)
-            await until(lambda: Path(str(record) + ".ready").exists(), 10)
-            await m.stop_process("w")
-        assert record.read_text() == "SIGTERM\n"
-
-    run(main())
+    async with Manager() as m:
+        # sh stays the leader; the counter is its child, in the same process group.
+        m.add_process("w", "sh", args=["-c", f"{sys.executable} {script} {record} & wait"], env=env,
+                      graceful_timeout=5)
+        await until(lambda: Path(str(record) + ".ready").exists(), 10)
+        await m.stop_process("w")
+    assert record.read_text() == "SIGTERM\n"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from honcho_uv import FlappingInfo, InvalidOption, Manager, ProcessState, UnknownProcess
-from honcho_uv.core.supervisor import MIN_RESPAWN_INTERVAL_S
-from tests.conftest import until
+from honcho_uv.core.exits import MIN_RESPAWN_INTERVAL_S
 from tests.core.fakes import FakeClock, FakeSpawner
+from tests.kit.wait import until
 
 
 class Rig:
@@ -52,7 +52,7 @@ async def _run(body: Any, **spawner: Any) -> None:
     rig.spawner.close()
 
 
-def test_a_flap_backs_off_for_exactly_retry_in_on_the_injected_clock(run) -> None:
+async def test_a_flap_backs_off_for_exactly_retry_in_on_the_injected_clock() -> None:
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app", restart="always", flapping=FlappingInfo(2, 1.0, 7.0, 5))
         await rig.spawned(1)
@@ -68,10 +68,10 @@ def test_a_flap_backs_off_for_exactly_retry_in_on_the_injected_clock(run) -> Non
         await rig.spawned(3)
         assert rig.manager.supervisor("w").flap.retries == 1
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_the_flap_after_max_retry_retries_is_fatal_and_only_a_start_leaves_it(run) -> None:
+async def test_the_flap_after_max_retry_retries_is_fatal_and_only_a_start_leaves_it() -> None:
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app", restart="always", flapping=FlappingInfo(1, 1.0, 2.0, 1))
         await rig.spawned(1)
@@ -86,10 +86,10 @@ def test_the_flap_after_max_retry_retries_is_fatal_and_only_a_start_leaves_it(ru
         await rig.spawned(3)
         assert rig.state() is ProcessState.RUNNING and rig.manager.supervisor("w").flap.retries == 0
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_retries_reset_after_stable_after_seconds_without_a_crash(run) -> None:
+async def test_retries_reset_after_stable_after_seconds_without_a_crash() -> None:
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app", restart="always",
                                 flapping=FlappingInfo(1, 1.0, 1.0, 1, stable_after=10.0))
@@ -101,10 +101,10 @@ def test_retries_reset_after_stable_after_seconds_without_a_crash(run) -> None:
         await rig.crash()
         assert rig.outcomes[-1][2] == "backoff", rig.outcomes  # not FATAL
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_a_stop_cancels_the_pending_retry(run) -> None:
+async def test_a_stop_cancels_the_pending_retry() -> None:
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app", restart="always", flapping=FlappingInfo(1, 1.0, 5.0, 3))
         await rig.spawned(1)
@@ -116,10 +116,10 @@ def test_a_stop_cancels_the_pending_retry(run) -> None:
         await asyncio.sleep(0)
         assert len(rig.spawner.children) == 1
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_regression_respawn_interval_runs_on_the_injected_clock(run) -> None:
+async def test_regression_respawn_interval_runs_on_the_injected_clock() -> None:
     # Review bug 9: with flapping off, the anti-spin respawn interval read time.monotonic()
     # instead of the injected clock, so a test could not drive it (and a fake clock lied).
     async def body(rig: Rig) -> None:
@@ -132,10 +132,10 @@ def test_regression_respawn_interval_runs_on_the_injected_clock(run) -> None:
         rig.clock.advance(MIN_RESPAWN_INTERVAL_S - 0.25)
         await rig.spawned(2)
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_restart_policies_decide_on_the_exit_code(run) -> None:
+async def test_restart_policies_decide_on_the_exit_code() -> None:
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app", restart="on-failure", flapping=None)
         await rig.spawned(1)
@@ -148,10 +148,10 @@ def test_restart_policies_decide_on_the_exit_code(run) -> None:
         assert rig.outcomes[-1] == ("w.1", 0, "exited") and rig.state() is ProcessState.EXITED
         assert len(rig.spawner.children) == 2
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_requested_stops_never_reach_the_policy_or_the_exit_hook(run) -> None:
+async def test_requested_stops_never_reach_the_policy_or_the_exit_hook() -> None:
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app", restart="always", numprocesses=3)
         await rig.spawned(3)
@@ -162,10 +162,10 @@ def test_requested_stops_never_reach_the_policy_or_the_exit_hook(run) -> None:
         assert rig.outcomes == []
         assert [c.env["PS"] for c in rig.spawner.children] == ["w.1", "w.2", "w.3", "w.1"]
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_a_stubborn_child_is_killed_after_its_grace_and_the_escalation_is_published(run) -> None:
+async def test_a_stubborn_child_is_killed_after_its_grace_and_the_escalation_is_published() -> None:
     async def body(rig: Rig) -> None:
         events: list[dict[str, Any]] = []
         rig.manager.subscribe("escalate", lambda e, msg: events.append(msg))
@@ -177,20 +177,20 @@ def test_a_stubborn_child_is_killed_after_its_grace_and_the_escalation_is_publis
         await until(lambda: events, 5)
         assert events[0]["instance"] == "w.1" and "did not stop within 0.05s of SIGTERM" in events[0]["message"]
 
-    run(_run(body, stubborn=True))
+    await _run(body, stubborn=True)
 
 
-def test_a_spawn_that_fails_counts_as_exit_127(run) -> None:
+async def test_a_spawn_that_fails_counts_as_exit_127() -> None:
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app", restart="never")
         await until(lambda: rig.outcomes, 5)
         assert rig.outcomes == [("w.1", 127, "exited")]
         assert "No such file" in (rig.manager.supervisor("w").spawn_error or "")
 
-    run(_run(body, fail=FileNotFoundError(2, "No such file or directory")))
+    await _run(body, fail=FileNotFoundError(2, "No such file or directory"))
 
 
-def test_regression_scale_from_the_embedding_api_is_bounded(run) -> None:
+async def test_regression_scale_from_the_embedding_api_is_bounded() -> None:
     # Review bug 3: only the HTTP handler checked MAX_NUMPROCESSES; m.scale("w", 10**6) forked.
     async def body(rig: Rig) -> None:
         rig.manager.add_process("w", "app")
@@ -201,10 +201,10 @@ def test_regression_scale_from_the_embedding_api_is_bounded(run) -> None:
         assert rig.manager.scale("w", "-5") == 0  # never below 0
         assert len(rig.spawner.children) == 1
 
-    run(_run(body))
+    await _run(body)
 
 
-def test_regression_a_type_named_with_digits_is_a_name_not_an_id(run) -> None:
+async def test_regression_a_type_named_with_digits_is_a_name_not_an_id() -> None:
     # Review bug 2: "12" was read as internal id 12 by restart/stop but as a type by start.
     async def body(rig: Rig) -> None:
         rig.manager.add_process("12", "app")
@@ -219,4 +219,4 @@ def test_regression_a_type_named_with_digits_is_a_name_not_an_id(run) -> None:
         with pytest.raises(UnknownProcess):
             rig.manager.get_process("13")
 
-    run(_run(body))
+    await _run(body)

@@ -52,6 +52,8 @@ def test_rotation_keeps_whole_lines_nothing_lost_or_twice_and_only_n_files(app):
     (["--log-dir", "logs", "--log-max-size", "10Q"], "hu: --log-max-size: expected a size like 512k, 10M or 1G"),
     (["--watch", "nope=src/*.py"], "hu: --watch: no process type 'nope'"),
     (["--watch", "web"], "hu: --watch: expected NAME=GLOB, got 'web'"),
+    # regression: --watch without any globs (none in hu.toml, none given) watched nothing, silently
+    (["--watch"], "hu: --watch: no process type has globs to watch"),
 ])
 def test_bad_options_are_one_line(app, args, message):
     app.write("Procfile", "web: sleep 5\n")
@@ -131,6 +133,16 @@ def test_detached_start_that_fails_says_why_and_leaves_nothing(app):
     assert app.hu("down", text=True).returncode == 0  # nothing to stop is fine
 
 
+def test_regression_a_ready_timeout_exits_1_not_the_143_of_hus_own_sigterm(app):
+    app.write("Procfile", "web: sleep 60\n")
+    app.write("hu.toml", "[processes.web]\nready = \"tcp:1\"\nready_timeout = 0.5\n")
+    for args in (["start", "-D"], ["start"]):
+        result = app.hu(*args, text=True)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr == "hu: web.1 not ready within 0.5s (tcp:1)\n"
+    assert not app.survivors()
+
+
 def test_hu_logs_pads_names_shows_system_lines_and_since(app):
     app.write("Procfile", "a: echo from-a; sleep 60\nlonger-name: echo from-longer; sleep 60\n")
     app.start("start", sock=app.sock, ready="ping")
@@ -185,3 +197,47 @@ def test_regression_a_second_run_appends_to_an_existing_log_file(app):
     for _ in range(2):
         assert app.hu("start", "--log-dir", "logs").returncode == 0
     assert (app.root / "logs" / "w.1.log").read_bytes() == b"run\nrun\n"
+
+
+# 300-byte numbered lines: 6000 of them (1.8 MB) overflow the 1 MiB ring of one instance.
+LONG_LINES = (f"w: {PY} -c \"import sys, time; sys.stdout.write(''.join('%05d %s\\n' % (i, 'x' * 294) "
+              "for i in range(6000))); sys.stdout.flush(); time.sleep(60)\"\n")
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(line.split("| ", 1)[1][:5]) for line in text.splitlines() if "| " in line and "system" not in line]
+
+
+def test_regression_hu_logs_reads_the_log_files_for_lines_the_ring_dropped(app):
+    # hu start made its ring buffer without the log directory, so `hu logs -n N w.1` gave
+    # only what the ring still held although the files had every line.
+    app.write("Procfile", LONG_LINES)
+    app.start("start", "--log-dir", "logs", sock=app.sock, ready="socket")
+    log = app.root / "logs" / "w.1.log"
+    wait_for(lambda: log.exists() and log.stat().st_size >= 6000 * 301, 15, "every line in the log file")
+    result = app.hu("logs", "-n", "6000", "w.1", sock=app.sock, text=True)
+    assert result.returncode == 0, result.stderr
+    assert _numbers(result.stdout) == list(range(6000))
+
+
+def test_regression_daemon_logs_read_the_log_files_for_lines_the_ring_dropped(app):
+    # The same for gafferd's [gaffer] log_dir: its HTTP handler made a ring without it.
+    command = LONG_LINES.split(": ", 1)[1].strip()
+    app.daemon(ini=f"[gaffer]\nlog_dir = logs\n[process:w]\ncmd = {command}\nshell = true\n")
+    log = app.root / "logs" / "w.1.log"
+    wait_for(lambda: log.exists() and log.stat().st_size >= 6000 * 301, 15, "every line in the log file")
+    result = app.hu("logs", "-n", "6000", "w.1", sock=app.sock, text=True)
+    assert result.returncode == 0, result.stderr
+    assert _numbers(result.stdout) == list(range(6000))
+
+
+def test_regression_hu_down_against_a_daemon_waits_until_its_processes_are_gone(app):
+    # With --socket (or --url) it asked the daemon to quit and returned at once.
+    done = app.root / "done"
+    app.daemon(ini=f"[process:slow]\ncmd = sh\nargs = -c \"trap 'sleep 1; touch {done}; exit 0' TERM; "
+                   "while true; do sleep 0.05; done\"\n")
+    wait_for(lambda: b"RUNNING" in app.hu("ps", sock=app.sock).stdout, 10, "slow running")
+    result = app.hu("down", "--socket", str(app.sock), text=True)
+    assert result.returncode == 0, result.stderr
+    assert done.exists()  # its stop had finished when hu down returned
+    assert not app.survivors()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import time
 
-from hu_helpers import HU, PY
+from tests.kit.hu import HU
+from tests.kit.procs import PY
 
 PREFIX = re.compile(rb"^\d\d:\d\d:\d\d (\S+)\s* \| ")
 
@@ -75,7 +77,7 @@ def test_lines_are_never_mixed_between_processes(app):
 def test_pipe_to_head_exits_promptly_and_leaves_nothing(app):
     app.write("Procfile", "a: yes aaaa\nb: yes bbbb\n")
     started = time.monotonic()
-    pipeline = subprocess.run(f"{HU} start | head -n 5", shell=True, cwd=app.root, env=app.env,
+    pipeline = subprocess.run(f"{shlex.join(HU)} start | head -n 5", shell=True, cwd=app.root, env=app.env,
                               capture_output=True, timeout=30)
     assert time.monotonic() - started < 10
     assert len(pipeline.stdout.splitlines()) == 5

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 
 import pexpect
 import pytest
-from hu_helpers import HU, PY, wait_for
+
+from tests.kit.hu import HU
+from tests.kit.procs import PY
+from tests.kit.wait import wait_for
 
 TEST_PY = "import os, sys\nprint(os.environ.get('ANIMAL', 'elephant'))\nsys.stderr.write('error output\\n')\n"
 
@@ -49,8 +53,7 @@ def test_run_exit_code_and_missing_command(app):
 
 def test_run_is_interactive(app):
     # The child gets the terminal: input typed at the prompt reaches it.
-    child = pexpect.spawn(HU, ["run", PY, "-c", "print('got', input('name? '))"], cwd=str(app.root),
-                          env=app.env, timeout=10)
+    child = app.pty("run", PY, "-c", "print('got', input('name? '))", timeout=10)
     child.expect("name\\? ")
     child.sendline("bob")
     child.expect("got bob")
@@ -76,14 +79,14 @@ def test_smoke_run_fails_when_a_process_dies_before_ready(app):
     app.write("Procfile", "web: echo crash; exit 1\n")
     result = app.hu("run", "--with", "web", "--", "true")
     assert result.returncode != 0
-    assert b"web.1 exited before it was ready" in result.stderr
+    assert result.stderr == b"hu: web.1 exited with code 1 before it was ready\n"  # docs/cli.rst
     app.assert_no_survivors()
 
 
 def test_smoke_run_ready_timeout_and_regex(app):
     app.write("Procfile", "web: sleep 30\nworker: sleep 0.2; echo READY now; sleep 30\n")
     timed_out = app.hu("run", "--with", "web", "--ready-timeout", "0.5", "--", "true")
-    assert timed_out.returncode != 0 and b"not ready after 0.5s: web.1" in timed_out.stderr
+    assert timed_out.returncode == 1 and timed_out.stderr == b"hu: web.1 not ready within 0.5s (tcp)\n"
     ok = app.hu("run", "--with", "worker", "--ready", "worker=regex:READY", "--", "echo", "ran")
     assert ok.returncode == 0 and b"ran" in ok.stdout
     app.assert_no_survivors()
@@ -123,6 +126,13 @@ def test_check_lists_types_or_every_problem(app):
         ({"Procfile": "web: x\n", ".env": "PORT=99999\n"}, ["start"], b"hu: .env:1: PORT: port must be between"),
         ({"Procfile": ""}, ["start"], b"hu: Procfile: no processes defined"),
         ({"Procfile": "web: x\n"}, ["start", "--flapping", "a,b"], b"hu: flapping: expected"),
+        # regression: click's usage errors were four lines ("Usage: ...", "Try ...", "", "Error: ...")
+        ({"Procfile": "web: x\n"}, ["start", "-v"], b"hu: start: no such option '-v' (see 'hu start --help')"),
+        ({}, ["logs", "-n", "x"], b"hu: logs: invalid value for '-n' / '--lines': 'x' is not a valid integer"),
+        ({}, ["bogus"], b"hu: no such command 'bogus' (see 'hu --help')"),
+        # regression: -n above the API's 10000 was cut to 10000 without a word
+        ({}, ["logs", "-n", "20000"], b"hu: logs: invalid value for '-n' / '--lines': 20000 is not in the range"),
+        ({}, ["export"], b"hu: export: missing argument 'FORMAT' (see 'hu export --help')"),
     ],
 )
 def test_user_mistakes_give_one_line_and_no_traceback(app, files, args, message):
@@ -145,9 +155,7 @@ def test_version(app):
     for args in (["--version"], ["version"]):
         out = app.hu(*args).stdout
         assert out.startswith(b"hu ") and out.count(b".") == 2
-    import subprocess
-
-    out = subprocess.run([PY, "-m", "honcho_uv", "--version"], capture_output=True).stdout
+    out = subprocess.run([*HU, "--version"], cwd=app.root, env=app.env, capture_output=True).stdout
     assert out.startswith(b"hu ")
 
 

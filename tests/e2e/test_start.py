@@ -9,7 +9,9 @@ import time
 
 import pexpect
 import pytest
-from hu_helpers import HU, PY, wait_for
+
+from tests.kit.procs import PY
+from tests.kit.wait import wait_for
 
 LINE = re.compile(rb"^\d\d:\d\d:\d\d (\S+)\s* \| (.*)$")
 
@@ -153,17 +155,6 @@ def test_burst_of_sigterm_is_one_shutdown(app):
     assert proc.returncode == 143 and out.count(b"stopping all processes") == 1 and b"Traceback" not in err
 
 
-def test_timeout_escalates_to_sigkill(app):
-    app.write("Procfile", "stubborn: trap '' TERM; while true; do sleep 0.05; done\n")
-    proc = app.popen("start", "-t", "0.5")
-    wait_for(lambda: app.survivors())
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=10)
-    assert 0.4 < time.monotonic() - started < 3
-    app.assert_no_survivors()
-
-
 def test_ctrl_c_through_a_pty_stops_an_npm_style_tree(app):
     # sh -> python -> two workers, like `npm start`; the terminal's ^C reaches only hu, which
     # sends one SIGTERM per group and leaves nothing behind (honcho #1, supervisor #1101).
@@ -172,8 +163,7 @@ def test_ctrl_c_through_a_pty_stops_an_npm_style_tree(app):
               "print('tree up', flush=True)\n"
               "time.sleep(60)\n")
     app.write("Procfile", f"web: sh -c '{PY} tree.py'\n")
-    child = pexpect.spawn(HU, ["start"], cwd=str(app.root), env=app.env, timeout=15)
-    app.hu_pids.add(child.pid)
+    child = app.pty("start")
     child.expect("tree up")
     wait_for(lambda: len(app.survivors()) >= 4)
     child.sendintr()
@@ -185,8 +175,7 @@ def test_ctrl_c_through_a_pty_stops_an_npm_style_tree(app):
 
 def test_second_ctrl_c_kills_at_once(app):
     app.write("Procfile", "stubborn: trap '' TERM INT; echo ready; while true; do sleep 0.05; done\n")
-    child = pexpect.spawn(HU, ["start", "-t", "20"], cwd=str(app.root), env=app.env, timeout=15)
-    app.hu_pids.add(child.pid)
+    child = app.pty("start", "-t", "20")
     child.expect("ready")
     child.sendintr()
     child.expect("stopping all processes")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from export_fixtures import EXPECTED_ENV, export_live, live_app
+
+from tests.kit.export_app import EXPECTED_ENV, export_live, live_app
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 

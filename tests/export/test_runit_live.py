@@ -11,8 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _live import processes_with, read_dumps, wait_for
-from export_fixtures import EXPECTED_ENV, export_live, live_app
+
+from tests.kit.export_app import EXPECTED_ENV, export_live, live_app, read_dumps
+from tests.kit.procs import processes_with
+from tests.kit.wait import wait_for
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("runsvdir", "chpst", "svlogd", "sv")),
@@ -32,14 +34,14 @@ def test_runsvdir_runs_services_with_intact_env(tmp_path: Path) -> None:
         assert env_file.stat().st_mode & 0o777 == 0o600
     proc = subprocess.Popen(["runsvdir", "-P", str(services)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        dumps = wait_for(lambda: read_dumps(out, ["web.1", "web.2", "worker.1"]), what="every service's env")
+        dumps = wait_for(lambda: read_dumps(out, ["web.1", "web.2", "worker.1"]), 20, what="every service's env")
         for name, port in (("web.1", "5000"), ("web.2", "5001"), ("worker.1", "5100")):
             env = dumps[name]  # type: ignore[index]
             assert {k: env[k] for k in EXPECTED_ENV} == EXPECTED_ENV
             assert (env["PORT"], env["PS"], env["HU_PROCESS_NAME"]) == (port, name, name)
             assert Path(env["PWD"]) == root
         # svlogd made the per-instance log directory.
-        wait_for(lambda: (logs / "worker-1" / "current").exists(), what="svlogd's log file")
+        wait_for(lambda: (logs / "worker-1" / "current").exists(), 20, what="svlogd's log file")
         # sv down on the compound worker: its sleep child must go too.
         worker = services / "live-worker-1"
         subprocess.run(["sv", "-w", "10", "down", str(worker)], check=True, capture_output=True, timeout=20)

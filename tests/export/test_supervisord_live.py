@@ -11,8 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _live import processes_with, read_dumps, wait_for
-from export_fixtures import ENV, EXPECTED_ENV, MIXED, MIXED_VALUE, export_live, live_app
+
+from tests.kit.export_app import ENV, EXPECTED_ENV, MIXED, MIXED_VALUE, export_live, live_app, read_dumps
+from tests.kit.procs import processes_with
+from tests.kit.wait import wait_for
 
 SUPERVISORD = shutil.which("supervisord") or str(Path(sys.executable).parent / "supervisord")
 pytestmark = pytest.mark.skipif(not Path(SUPERVISORD).exists(), reason="supervisor is not installed")
@@ -41,7 +43,7 @@ files = {conf}
         [SUPERVISORD, "-n", "-c", str(main)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        dumps = wait_for(lambda: read_dumps(out, names), what="every program to dump its env")
+        dumps = wait_for(lambda: read_dumps(out, names), 20, what="every program to dump its env")
         assert processes_with(token), "the programs should be running"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from export_fixtures import EXPECTED_ENV, export_live, live_app
+
+from tests.kit.export_app import EXPECTED_ENV, export_live, live_app
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 

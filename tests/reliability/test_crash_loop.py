@@ -12,7 +12,11 @@ import time
 
 import aiohttp
 import psutil
-from rel_daemon import PY, TREE, daemons  # noqa: F401
+import pytest
+
+from tests.kit.api import JSON
+from tests.kit.procs import PY, TREE
+from tests.kit.wait import until
 
 FLAP = "2 1 0.3 2"  # attempts window retry_in max_retry
 INI = f"""\
@@ -34,7 +38,6 @@ cmd = /bin/sh -c 'exit 3'
 flapping = 2 1 0.8 5
 start = false
 """
-JSON = {"Content-Type": "application/json"}
 
 
 async def _session(sock):
@@ -55,22 +58,11 @@ async def _state(session, name: str) -> str:
         return (await resp.json())["state"]
 
 
-async def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 async def _crash_loop(sock, daemon_pid: int) -> dict:
     async with await _session(sock) as session:
         events: list[tuple[float, dict]] = []
         watcher = asyncio.ensure_future(_watch(session, events))
-        await _until(lambda: _running(session), 10, "steady running")
+        await until(lambda: _running(session), 10, "steady running")
         steady_before = await (await session.get("http://hu/processes/steady")).json()
 
         latencies: list[float] = []
@@ -95,7 +87,7 @@ async def _crash_loop(sock, daemon_pid: int) -> dict:
         async def both_fatal() -> bool:
             return all([await _state(session, n) == "FATAL" for n in ("crash", "missing")])
 
-        await _until(both_fatal, 10, "crash and missing FATAL")
+        await until(both_fatal, 10, "crash and missing FATAL")
         cpu1, t1 = sum(hu.cpu_times()[:2]), time.monotonic()
         probing = False
         await prober
@@ -103,7 +95,7 @@ async def _crash_loop(sock, daemon_pid: int) -> dict:
         # a stop during BACKOFF is immediate, and nothing respawns afterwards
         async with session.post("http://hu/processes/slow/_start", data="{}", headers=JSON) as resp:
             assert resp.status == 200
-        await _until(lambda: _is(session, "slow", "BACKOFF"), 10, "slow in BACKOFF")
+        await until(lambda: _is(session, "slow", "BACKOFF"), 10, "slow in BACKOFF")
         t = time.monotonic()
         async with session.post("http://hu/processes/slow/_stop", data="{}", headers=JSON) as resp:
             assert resp.status == 200
@@ -126,11 +118,10 @@ async def _is(session, name: str, state: str) -> bool:
     return await _state(session, name) == state
 
 
-def test_t06_crash_loop_backoff_fatal_responsive_daemon(daemons):
-    ini = daemons.dir / "app.ini"
-    ini.write_text(INI)
-    daemon = daemons.start(str(ini), "--bind", f"unix:{daemons.sock}")
-    r = asyncio.run(asyncio.wait_for(_crash_loop(daemons.sock, daemon.pid), 40))
+@pytest.mark.async_timeout(40)
+async def test_t06_crash_loop_backoff_fatal_responsive_daemon(daemon):
+    running = daemon(ini=INI)
+    r = await _crash_loop(running.sock, running.pid)
     events = [(t, e) for t, e in r["events"] if not e["event"].startswith("proc.")]  # not the per-name copies
 
     for name in ("crash", "missing"):
@@ -142,7 +133,7 @@ def test_t06_crash_loop_backoff_fatal_responsive_daemon(daemons):
         backoffs = [t for t, k in mine if k == "backoff"]
         retries = [t for t, k in mine if k == "retry"]
         assert len(retries) == 2
-        for b, rt in zip(backoffs, retries):
+        for b, rt in zip(backoffs, retries, strict=False):
             assert rt - b >= 0.25, (b, rt)
     missing = [e for _, e in events if e.get("name") == "missing" and e["event"] == "spawn_error"]
     assert missing and "/nonexistent/bin/server" in missing[0]["error"]
@@ -172,7 +163,7 @@ def test_t06_crash_loop_backoff_fatal_responsive_daemon(daemons):
     stop_at = next(i for i, (_, e) in enumerate(events) if e.get("name") == "slow" and e["event"] == "stop")
     late = [e for _, e in events[stop_at:] if e.get("name") == "slow" and e["event"] in ("spawn", "retry", "spawn_error")]
     assert not late, late
-    log = daemons.log(daemon)
+    log = running.output()
     assert "Traceback" not in log
-    daemon.terminate()
-    assert daemon.wait(15) == 0
+    running.proc.terminate()
+    assert running.proc.wait(15) == 0

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import signal
 
-from rel_daemon import PY, daemons, wait_for  # noqa: F401
-
 from honcho_uv.procfile.dotenv import parse_env_text
+from tests.kit.procs import PY
+from tests.kit.wait import wait_for
 
 DOTENV = """\
 SPACE="a b  c"
@@ -25,23 +25,23 @@ HASH="a # not a comment"
 DUMP = f"""{PY} -c 'import json, os; json.dump(dict(os.environ), open("env." + os.environ["PS"] + ".json", "w"))'"""
 
 
-def test_export_gafferd_then_hu_daemon_runs_it_as_is(daemons):
-    app = daemons.dir / "myapp"
-    app.mkdir()
-    (app / "Procfile").write_text(f"web: {DUMP}; exec sleep 100\nworker: {DUMP}; exec sleep 100\n")
-    (app / ".env").write_text(DOTENV)
+def test_export_gafferd_then_hu_daemon_runs_it_as_is(app, daemon):
+    myapp = app.root / "myapp"
+    myapp.mkdir()
+    (myapp / "Procfile").write_text(f"web: {DUMP}; exec sleep 100\nworker: {DUMP}; exec sleep 100\n")
+    (myapp / ".env").write_text(DOTENV)
     expected_env = parse_env_text(DOTENV)
     assert expected_env["SPACE"] == "a b  c" and expected_env["DOUBLE"] == 'say "hi"'
 
-    out = daemons.dir / "out"
-    result = daemons.hu("export", "gafferd", str(out), "-d", str(app), "-c", "web=2")
+    out = app.root / "out"
+    result = app.hu("export", "gafferd", str(out), "-d", str(myapp), "-c", "web=2", text=True)
     assert result.returncode == 0, result.stderr
     ini = out / "myapp.ini"
     assert ini.exists()
 
-    daemon = daemons.start(str(ini), "--bind", f"unix:{daemons.sock}")
+    running = daemon(str(ini))
     names = {"web.1": "5000", "web.2": "5001", "worker.1": "5100"}  # as `hu start -c web=2` numbers them
-    files = {name: app / f"env.{name}.json" for name in names}
+    files = {name: myapp / f"env.{name}.json" for name in names}
 
     def dumped():
         try:
@@ -57,12 +57,12 @@ def test_export_gafferd_then_hu_daemon_runs_it_as_is(daemons):
         for key, value in expected_env.items():
             assert env.get(key) == value, (name, key, env.get(key), value)
 
-    ps = daemons.hu("ps", "--json", "--socket", str(daemons.sock))
+    ps = app.hu("ps", "--json", "--socket", str(running.sock), text=True)
     assert ps.returncode == 0, ps.stderr
     rows = {row["name"]: row for row in json.loads(ps.stdout)}
     assert set(names) <= set(rows) and all(rows[n]["os_pid"] for n in names)
-    text = daemons.hu("ps", "--socket", str(daemons.sock)).stdout
+    text = app.hu("ps", "--socket", str(running.sock), text=True).stdout
     assert "web.1" in text and "web.2" in text and "worker.1" in text
 
-    daemon.send_signal(signal.SIGTERM)
-    assert daemon.wait(15) == 0
+    running.proc.send_signal(signal.SIGTERM)
+    assert running.proc.wait(15) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -9,7 +10,9 @@ import subprocess
 import time
 
 import psutil
-from hu_helpers import HU, PY, wait_for
+
+from tests.kit.procs import PY
+from tests.kit.wait import wait_for
 
 WRITER = """\
 import sys
@@ -31,9 +34,7 @@ def test_t11_200mb_from_4_children_nothing_lost_memory_bounded(app):
     app.write("Procfile", "".join(f"w{n}: {PY} writer.py w{n} 500000 100\n" for n in range(4)))
     out_path = app.root / "out.txt"
     with open(out_path, "wb") as out:
-        proc = subprocess.Popen([HU, "start", "--can-die", "all", "--no-color"], cwd=app.root, env=app.env,
-                                stdout=out, stderr=subprocess.DEVNULL)
-        app.hu_pids.add(proc.pid)
+        proc = app.popen("start", "--can-die", "all", "--no-color", stdout=out, stderr=subprocess.DEVNULL)
         peak = 0
         while proc.poll() is None:
             try:
@@ -62,9 +63,7 @@ def test_t14_stalled_reader_blocks_children_not_hu(app):
     # still reacts to SIGTERM within the stop timeout and its memory stays bounded.
     app.write("Procfile", "a: yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nb: yes bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n")
     r, w = os.pipe()
-    proc = subprocess.Popen([HU, "start", "-t", "1"], cwd=app.root, env=app.env, stdout=w,
-                            stderr=subprocess.DEVNULL)
-    app.hu_pids.add(proc.pid)
+    proc = app.popen("start", "-t", "1", stdout=w, stderr=subprocess.DEVNULL)
     os.close(w)
     os.read(r, 1000)  # read a little, then stall
     time.sleep(1.5)
@@ -99,8 +98,7 @@ def test_t15_child_stdin_is_dev_null_even_from_a_terminal(app):
 
     app.write("Procfile", f"reader: {PY} -c \"import sys, os; print('fd0', os.readlink('/proc/self/fd/0')); "
                           f"print('read', repr(sys.stdin.read()))\"; sleep 30\n")
-    child = pexpect.spawn(HU, ["start"], cwd=str(app.root), env=app.env, timeout=15)
-    app.hu_pids.add(child.pid)
+    child = app.pty("start")
     child.expect("fd0 /dev/null")
     child.expect("read ''")
     child.sendline("typed keys")
@@ -120,9 +118,7 @@ def test_a_quiet_process_is_not_starved_behind_full_speed_writers(app):
     app.write("tick.py", "import time\nfor i in range(100000):\n    print('tick', i, flush=True)\n    time.sleep(0.01)\n")
     app.write("Procfile", f"a: yes {'a' * 90}\nb: yes {'b' * 90}\ntick: {PY} tick.py\n")
     r, w = os.pipe()
-    proc = subprocess.Popen([HU, "start", "--no-color"], cwd=app.root, env=app.env, stdout=w,
-                            stderr=subprocess.DEVNULL)
-    app.hu_pids.add(proc.pid)
+    proc = app.popen("start", "--no-color", stdout=w, stderr=subprocess.DEVNULL)
     os.close(w)
     seen: list[float] = []
     buf = b""
@@ -138,7 +134,7 @@ def test_a_quiet_process_is_not_starved_behind_full_speed_writers(app):
         os.close(r)
         proc.wait(timeout=15)
     ticks = [t for t in seen if t - started > 1.0]  # after start-up
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert len(ticks) > 50, f"only {len(ticks)} ticker lines in 3 s"
     assert max(gaps) < 1.0, f"the ticker waited {max(gaps):.1f}s behind the writers"
     app.assert_no_survivors()

@@ -10,7 +10,10 @@ import time
 
 import psutil
 import pytest
-from hu_helpers import HU, PY, wait_for
+
+from tests.kit.hu import HU
+from tests.kit.procs import PY
+from tests.kit.wait import wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="subreaper and PID namespaces are Linux")
 
@@ -79,7 +82,7 @@ def test_t05_as_pid_1_in_a_new_pid_namespace(app):
         pytest.skip(f"cannot create a user+pid namespace here: {probe.stderr.decode().strip()}")
     app.write("zombies.py", ZOMBIE_MAKER)
     app.write("Procfile", f"maker: {PY} zombies.py 30\nexit7: sleep 1; exit 7\n")
-    outer = subprocess.Popen(["unshare", "--user", "--pid", "--fork", "--mount-proc", HU, "start", "--can-die", "exit7"],
+    outer = subprocess.Popen(["unshare", "--user", "--pid", "--fork", "--mount-proc", *HU, "start", "--can-die", "exit7"],
                              cwd=app.root, env=app.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     app.hu_pids.add(outer.pid)
     hu = wait_for(lambda: next(iter(psutil.Process(outer.pid).children()), None))

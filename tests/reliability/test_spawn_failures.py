@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -11,19 +10,13 @@ import textwrap
 import pytest
 
 from honcho_uv import FlappingInfo, Manager, ProcessState
+from tests.kit.wait import steady, until
 
 FAST_FLAP = FlappingInfo(attempts=2, window=5, retry_in=0.05, max_retry=1)
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
 async def wait_state(manager: Manager, name: str, state: ProcessState, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while manager.get_process_status(name)["state"] != state.value:
-        assert asyncio.get_running_loop().time() < deadline, manager.get_process_info(name)
-        await asyncio.sleep(0.02)
+    await until(lambda: manager.get_process_status(name)["state"] == state.value, timeout, f"{name} {state.value}")
 
 
 @pytest.mark.parametrize(
@@ -34,30 +27,24 @@ async def wait_state(manager: Manager, name: str, state: ProcessState, timeout: 
         ("/tmp", "Permission denied"),  # a directory
     ],
 )
-def test_spawn_failure_is_a_state_and_a_message(cmd, expect):
-    async def main():
-        events = []
-        async with Manager() as manager:
-            manager.subscribe("spawn_error", lambda e, msg: events.append(msg["error"]))
-            manager.add_process("broken", cmd, flapping=FAST_FLAP)
-            manager.add_process("healthy", "sleep 30")
-            await wait_state(manager, "broken", ProcessState.FATAL)
-            info = manager.get_process_info("broken")
-            assert expect in info["spawn_error"] and "broken.1" in info["spawn_error"]
-            assert manager.get_process_status("healthy")["running"] == 1  # others are unaffected
-        assert events and all(expect in e for e in events)
-
-    run(main())
+async def test_spawn_failure_is_a_state_and_a_message(cmd, expect):
+    events = []
+    async with Manager() as manager:
+        manager.subscribe("spawn_error", lambda e, msg: events.append(msg["error"]))
+        manager.add_process("broken", cmd, flapping=FAST_FLAP)
+        manager.add_process("healthy", "sleep 30")
+        await wait_state(manager, "broken", ProcessState.FATAL)
+        info = manager.get_process_info("broken")
+        assert expect in info["spawn_error"] and "broken.1" in info["spawn_error"]
+        assert manager.get_process_status("healthy")["running"] == 1  # others are unaffected
+    assert events and all(expect in e for e in events)
 
 
-def test_bad_cwd_is_a_spawn_error():
-    async def main():
-        async with Manager() as manager:
-            manager.add_process("web", "sleep 30", cwd="/nonexistent/dir", flapping=FAST_FLAP)
-            await wait_state(manager, "web", ProcessState.FATAL)
-            assert "working directory '/nonexistent/dir' does not exist" in manager.get_process_info("web")["spawn_error"]
-
-    run(main())
+async def test_bad_cwd_is_a_spawn_error():
+    async with Manager() as manager:
+        manager.add_process("web", "sleep 30", cwd="/nonexistent/dir", flapping=FAST_FLAP)
+        await wait_state(manager, "web", ProcessState.FATAL)
+        assert "working directory '/nonexistent/dir' does not exist" in manager.get_process_info("web")["spawn_error"]
 
 
 def test_fd_exhaustion_is_a_spawn_error_not_a_crash():
@@ -92,18 +79,14 @@ def test_fd_exhaustion_is_a_spawn_error_not_a_crash():
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
-def test_no_fd_leak_across_1000_restarts():
-    async def main():
-        async with Manager() as manager:
-            manager.add_process("web", "sleep 30", redirect_output=["out", "err"], graceful_timeout=1)
-            await wait_state(manager, "web", ProcessState.RUNNING)
-            await asyncio.sleep(0.1)
-            baseline = len(os.listdir("/proc/self/fd"))
-            for _ in range(1000):
-                await manager.restart_process("web")
-            await wait_state(manager, "web", ProcessState.RUNNING)
-            assert manager.get_process_status("web")["running"] == 1
-            after = len(os.listdir("/proc/self/fd"))
-            assert after <= baseline, (baseline, after)
-
-    run(main())
+async def test_no_fd_leak_across_1000_restarts():
+    async with Manager() as manager:
+        manager.add_process("web", "sleep 30", redirect_output=["out", "err"], graceful_timeout=1)
+        await wait_state(manager, "web", ProcessState.RUNNING)
+        baseline = await steady(lambda: len(os.listdir("/proc/self/fd")), what="the fd count after the first spawn")
+        for _ in range(1000):
+            await manager.restart_process("web")
+        await wait_state(manager, "web", ProcessState.RUNNING)
+        assert manager.get_process_status("web")["running"] == 1
+        after = len(os.listdir("/proc/self/fd"))
+        assert after <= baseline, (baseline, after)

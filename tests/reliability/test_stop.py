@@ -12,58 +12,35 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from hu_helpers import HU, PY, wait_for
 
-RECORDER = """\
-import os, signal, subprocess, sys, time
-record, depth, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-ignore = set(sys.argv[4].split(",")) if len(sys.argv) > 4 and sys.argv[4] else set()
-
-def note(sig, frame):
-    with open(record, "a") as f:
-        f.write(f"{os.getpid()} {signal.Signals(sig).name}\\n")
-    if signal.Signals(sig).name not in ignore:
-        os._exit(0)
-
-for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(s, note)
-kids = []
-if depth > 0:
-    for _ in range(width):
-        args = [sys.executable, __file__, record, str(depth - 1), str(width)] + sys.argv[4:5]
-        kids.append(subprocess.Popen(args))
-with open(record, "a") as f:  # readiness: handlers are installed
-    f.write(f"{os.getpid()} UP\\n")
-while True:
-    time.sleep(60)
-"""
+from tests.kit.procs import PY, TREE
+from tests.kit.wait import wait_for
 
 
 def records(path: Path) -> list[tuple[int, str]]:
-    """(pid, signal name) for each signal a recorder received ("UP" lines excluded)."""
-    return [(pid, name) for pid, name in _lines(path) if name != "UP"]
-
-
-def _lines(path: Path) -> list[tuple[int, str]]:
+    """(pid, signal name) for each signal a tree node received (``--record-signals --record-pid``)."""
     if not path.exists():
         return []
     return [(int(pid), name) for pid, name in (line.split() for line in path.read_text().splitlines())]
 
 
-def wait_up(path: Path, count: int) -> set[int]:
-    """Wait until *count* recorders have installed their handlers; return their pids."""
-    return wait_for(lambda: {pid for pid, name in _lines(path) if name == "UP"} if
-                    sum(1 for _, name in _lines(path) if name == "UP") >= count else None, timeout=20)
+def wait_up(ready: Path, count: int) -> set[int]:
+    """Wait until *count* tree nodes have installed their handlers (``--ready``); their pids."""
+    def pids() -> set[int] | None:
+        found = {int(line) for line in ready.read_text().split()} if ready.exists() else set()
+        return found if len(found) >= count else None
+
+    return wait_for(pids, timeout=20, what=f"{count} tree nodes ready")
 
 
 def test_t01_ctrl_c_npm_style_tree_one_signal_per_group(app):
     # sh -> python -> 2 workers -> 2 workers each: one process group per Procfile entry.
-    app.write("tree.py", RECORDER)
-    rec = app.root / "signals.log"
-    app.write("Procfile", f"web: sh -c '{PY} tree.py {rec} 2 2'\napi: {PY} tree.py {rec} 1 2\n")
-    child = pexpect.spawn(HU, ["start"], cwd=str(app.root), env=app.env, timeout=20)
-    app.hu_pids.add(child.pid)
-    pythons = wait_up(rec, 1 + 2 + 4 + 1 + 2)
+    rec, ready = app.root / "signals.log", app.root / "ready"
+    nodes = f"--record-signals {rec} --record-pid --ready {ready}"
+    app.write("Procfile", f"web: sh -c '{PY} -u {TREE} --depth 2 --width 2 {nodes}'\n"
+                          f"api: {PY} -u {TREE} --depth 1 --width 2 {nodes}\n")
+    child = app.pty("start", timeout=20)
+    pythons = wait_up(ready, 1 + 2 + 4 + 1 + 2)
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
@@ -77,21 +54,19 @@ def test_t01_ctrl_c_npm_style_tree_one_signal_per_group(app):
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_t02_external_signals_stop_the_tree(app, sig, code):
-    app.write("tree.py", RECORDER)
-    app.write("Procfile", f"web: {PY} tree.py {app.root / 'rec'} 1 3\n")
+    app.write("Procfile", f"web: {PY} -u {TREE} --depth 1 --width 3 --ready {app.root / 'ready'}\n")
     proc = app.popen("start")
-    wait_up(app.root / "rec", 4)
+    wait_up(app.root / "ready", 4)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=15)
+    _out, err = proc.communicate(timeout=15)
     assert proc.returncode == code and b"Traceback" not in err
     app.assert_no_survivors()
 
 
 def test_t03a_term_ignoring_child_is_killed_at_the_deadline(app):
-    app.write("tree.py", RECORDER)
-    app.write("Procfile", f"web: {PY} tree.py {app.root / 'rec'} 0 0 SIGTERM\n")
+    app.write("Procfile", f"web: {PY} -u {TREE} --ignore TERM --ready {app.root / 'ready'}\n")
     proc = app.popen("start", "-t", "0.5")
-    wait_up(app.root / "rec", 1)
+    wait_up(app.root / "ready", 1)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=15)
@@ -102,10 +77,9 @@ def test_t03a_term_ignoring_child_is_killed_at_the_deadline(app):
 def test_t03b_leader_exits_but_term_ignoring_grandchild_is_killed(app):
     # The leader dies on TERM, its child ignores TERM and stays in the group: hu reports the
     # stop only after the grandchild is gone too (SIGKILLed at the deadline).
-    app.write("tree.py", RECORDER)
-    app.write("Procfile", f"web: {PY} tree.py {app.root / 'rec'} 0 0 SIGTERM & exec sleep 60\n")
+    app.write("Procfile", f"web: {PY} -u {TREE} --ignore TERM --ready {app.root / 'ready'} & exec sleep 60\n")
     proc = app.popen("start", "-t", "0.6")
-    wait_up(app.root / "rec", 1)
+    wait_up(app.root / "ready", 1)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=15)

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seckit import serve
-from honcho_uv.procfile.dotenv import parse_env_text
-from honcho_uv.procfile.formation import parse_formation, resolve_formation
 from honcho_uv.errors import HuError
 from honcho_uv.models import ProcessTemplate
 from honcho_uv.procfile import check_procfile, parse_procfile, split_instance_name, validate_name
+from honcho_uv.procfile.dotenv import parse_env_text
+from honcho_uv.procfile.formation import parse_formation, resolve_formation
+from tests.kit.api import serve
 
 #: Time allowed per 100 kB of input (and at least once): linear parsing of a list of four
 #: 100 kB inputs may take 0.1 s on a slow machine; catastrophic backtracking takes seconds.
@@ -93,7 +93,7 @@ def test_procfile_parser(value):
     if procfile is not None:
         for entry in procfile.entries:
             assert validate_name(entry.name) == entry.name and entry.command
-    parsed, problems = fast(check_procfile, value)
+    _parsed, problems = fast(check_procfile, value)
     assert all(isinstance(p, HuError) for p in problems)
 
 
@@ -144,7 +144,7 @@ json_value = st.recursive(json_scalar, lambda inner: st.lists(inner, max_size=3)
 FIELDS = ["name", "cmd", "args", "env", "uid", "gid", "cwd", "detach", "shell", "os_env", "numprocesses", "flapping",
           "redirect_output", "redirect_input", "graceful_timeout", "stop_signal", "restart", "port", "port_index",
           "priority"]
-template_dict = st.dictionaries(st.sampled_from(FIELDS + ["bogus", "__class__"]), json_value, max_size=8)
+template_dict = st.dictionaries(st.sampled_from([*FIELDS, "bogus", "__class__"]), json_value, max_size=8)
 
 
 @FUZZ
@@ -180,7 +180,8 @@ API_BODIES = {
 }
 
 
-def test_api_json_inputs_give_2xx_or_4xx(run, sock_dir):
+@pytest.mark.async_timeout(60)
+async def test_api_json_inputs_give_2xx_or_4xx(sock_dir):
     """Every generated body on every JSON route of a real server on a unix socket; raw bytes
     (not always JSON) too. Only 2xx/4xx, never a traceback, each answered in under 100 ms."""
     cases: list[tuple[str, str, bytes]] = []
@@ -198,29 +199,27 @@ def test_api_json_inputs_give_2xx_or_4xx(run, sock_dir):
     collect()
     statuses: dict[int, int] = {}
 
-    async def scenario():
-        async with serve(sock_dir, tcp=False) as api:
-            api.manager.add_process("web", "cat", redirect_input=True, start=False, graceful_timeout=0.1)
-            for method, path, raw in cases:
-                if path == "/processes/web/_scale":  # keep the fork count small whatever was drawn
-                    api.manager.scale("web", 0)
-                start = time.perf_counter()
-                async with api.unix.request(method, api.u(path), data=raw,
-                                            headers={"Content-Type": "application/json"}) as r:
-                    body = await r.text()
-                    elapsed = time.perf_counter() - start
-                    assert r.status < 500, (method, path, raw[:200], r.status, body)
-                    statuses[r.status] = statuses.get(r.status, 0) + 1
-                    assert "Traceback" not in body
-                if path == "/processes" and r.status == 201:
-                    name = json.loads(body)["name"]
-                    await api.manager.remove_process(name)
-                assert elapsed < FAST_S or path.endswith(("_scale", "_stop", "/web", "/processes")), (path, elapsed)
-                if api.manager.stopping:
-                    break
-            for job in list(api.manager.processes):
-                if job != "web":
-                    await api.manager.remove_process(job)
+    async with serve(sock_dir, tcp=False) as api:
+        api.manager.add_process("web", "cat", redirect_input=True, start=False, graceful_timeout=0.1)
+        for method, path, raw in cases:
+            if path == "/processes/web/_scale":  # keep the fork count small whatever was drawn
+                api.manager.scale("web", 0)
+            start = time.perf_counter()
+            async with api.unix.request(method, api.u(path), data=raw,
+                                        headers={"Content-Type": "application/json"}) as r:
+                body = await r.text()
+                elapsed = time.perf_counter() - start
+                assert r.status < 500, (method, path, raw[:200], r.status, body)
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+                assert "Traceback" not in body
+            if path == "/processes" and r.status == 201:
+                name = json.loads(body)["name"]
+                await api.manager.remove_process(name)
+            assert elapsed < FAST_S or path.endswith(("_scale", "_stop", "/web", "/processes")), (path, elapsed)
+            if api.manager.stopping:
+                break
+        for job in list(api.manager.processes):
+            if job != "web":
+                await api.manager.remove_process(job)
 
-    run(scenario(), timeout=60)
     assert len(statuses) >= 3 and any(200 <= s < 300 for s in statuses), statuses  # the fuzz reached the handlers

@@ -15,10 +15,15 @@ import io
 import os
 import socket
 import time
+from pathlib import Path
 
-from seckit import JSON, assert_4xx_or_closed, exchange, open_raw, serve, status_of
+import pytest
+
 from honcho_uv.http.limits import Limits
 from honcho_uv.http.wire import MAX_BODY_BYTES
+from tests.kit.api import JSON, assert_4xx_or_closed, exchange, open_raw, serve, status_of
+from tests.kit.hu import Running
+from tests.kit.wait import until
 
 H = "Host: 127.0.0.1\r\n"
 _BOMB = gzip.compress(b"[" + b" " * (64 << 20) + b"]", 9)
@@ -30,8 +35,21 @@ def _post(path: str, body: bytes, ctype: str = "application/json") -> bytes:
             "Connection: close\r\n\r\n").encode() + body
 
 
-def _best_ping(daemon, tries: int = 3) -> float:
-    return min(daemon.ping_seconds() for _ in range(tries))
+def _ping_seconds(daemon: Running) -> float:
+    """The time a fresh TCP connection takes to get ``GET /ping`` answered (200 asserted)."""
+    start = time.perf_counter()
+    with socket.create_connection(daemon.tcp, timeout=5) as s:
+        s.sendall(f"GET /ping HTTP/1.1\r\n{H}Connection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    elapsed = time.perf_counter() - start
+    assert status_of(data) == 200, data[:200]
+    return elapsed
+
+
+def _best_ping(daemon: Running, tries: int = 3) -> float:
+    return min(_ping_seconds(daemon) for _ in range(tries))
 
 
 async def _chunked_forever(address, *, limit: int = 16 << 20) -> tuple[bytes, int]:
@@ -59,12 +77,13 @@ async def _chunked_forever(address, *, limit: int = 16 << 20) -> tuple[bytes, in
     return answer, sent
 
 
-def test_barrage_gives_4xx_or_close_and_the_daemon_stays_healthy(daemon, run):
-    d = daemon(ini=INI)
+@pytest.mark.async_timeout(60)
+async def test_barrage_gives_4xx_or_close_and_the_daemon_stays_healthy(daemon):
+    d = daemon(ini=INI, tcp=True)
     _best_ping(d)
     baseline = d.rss()
     tcp, unix = d.tcp, d.sock
-    cases: list[tuple[str, str | tuple[str, int], bytes, dict]] = [
+    cases: list[tuple[str, Path | tuple[str, int], bytes, dict]] = [
         ("Content-Length 10 GB, no body", tcp,
          f"POST /processes/web/_scale HTTP/1.1\r\n{H}Content-Type: application/json\r\n"
          "Content-Length: 10000000000\r\n\r\n".encode(), {"head_only": True}),
@@ -101,20 +120,16 @@ def test_barrage_gives_4xx_or_close_and_the_daemon_stays_healthy(daemon, run):
                                   "Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\nxxxx").encode(), {}),
     ]
 
-    async def barrage():
-        statuses = {}
-        responses = await asyncio.gather(*(exchange(address, data, **{"timeout": 5.0, **kwargs})
-                                           for _, address, data, kwargs in cases))  # all at once
-        for (what, *_), response in zip(cases, responses):
-            assert_4xx_or_closed(response, what)
-            statuses[what] = status_of(response)
-        answer, sent = await _chunked_forever(tcp)
-        assert_4xx_or_closed(answer, "chunked forever")
-        statuses["chunked forever"] = status_of(answer)
-        assert sent < 16 << 20, "the server stopped the endless body"
-        return statuses
-
-    statuses = run(barrage(), timeout=60)
+    statuses = {}
+    responses = await asyncio.gather(*(exchange(address, data, **{"timeout": 5.0, **kwargs})
+                                       for _, address, data, kwargs in cases))  # all at once
+    for (what, *_), response in zip(cases, responses, strict=True):
+        assert_4xx_or_closed(response, what)
+        statuses[what] = status_of(response)
+    answer, sent = await _chunked_forever(tcp)
+    assert_4xx_or_closed(answer, "chunked forever")
+    statuses["chunked forever"] = status_of(answer)
+    assert sent < 16 << 20, "the server stopped the endless body"
     assert statuses["Content-Length 10 GB, no body"] == 413
     assert statuses["10 MB JSON"] == 413 and statuses["chunked forever"] == 413
     assert statuses["malformed JSON"] == statuses["100 000-deep nested arrays"] == 400
@@ -127,158 +142,153 @@ def test_barrage_gives_4xx_or_close_and_the_daemon_stays_healthy(daemon, run):
     assert "Traceback" not in d.output() and "internal error" not in d.output(), d.output()[-4000:]
 
 
-def test_a_half_closed_socket_still_gets_its_answer(daemon, run):
-    d = daemon()
-    response = run(exchange(d.tcp, f"GET /ping HTTP/1.1\r\n{H}\r\n".encode(), half_close=True, timeout=3))
+async def test_a_half_closed_socket_still_gets_its_answer(daemon):
+    d = daemon(tcp=True)
+    response = await exchange(d.tcp, f"GET /ping HTTP/1.1\r\n{H}\r\n".encode(), half_close=True, timeout=3)
     assert status_of(response) in (200, None)
     assert d.proc.poll() is None and _best_ping(d) < 0.1
 
 
-def test_500_idle_connections_are_capped_and_the_owner_socket_still_answers(daemon, run):
-    d = daemon()
+async def test_500_idle_connections_are_capped_and_the_owner_socket_still_answers(daemon):
+    d = daemon(tcp=True)
     baseline = d.rss()
-    fds_before = len(os.listdir(f"/proc/{d.proc.pid}/fd"))
-
-    async def flood():
-        conns = []
-        for _ in range(500):
-            try:
-                conns.append(await open_raw(d.tcp))
-            except OSError:
-                break
-        await asyncio.sleep(0.3)
-        refused = 0
-        for reader, _ in conns:
-            with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
-                data = await asyncio.wait_for(reader.read(1024), 0.01)
-                if status_of(data) == 429 or reader.at_eof():
-                    refused += 1
-        fds = len(os.listdir(f"/proc/{d.proc.pid}/fd"))
-        # the owner's unix socket has its own cap: a TCP flood cannot lock the owner out
-        reader, writer = await open_raw(d.sock)
-        writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        owner = await asyncio.wait_for(reader.read(1024), 2)
-        writer.close()
-        for _, w in conns:
-            w.close()
-        return refused, fds, owner
-
-    refused, fds, owner = run(flood())
-    assert status_of(owner) == 200
     cap = Limits().max_connections
-    assert refused >= 500 - cap - 5, f"only {refused} of 500 refused"
+
+    def daemon_fds() -> int:
+        return len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+
+    fds_before = daemon_fds()
+    conns = []
+    for _ in range(500):
+        try:
+            conns.append(await open_raw(d.tcp))
+        except OSError:
+            break
+
+    async def refusal(reader: asyncio.StreamReader) -> bool:
+        """Whether this connection was refused: a 429, or closed by the daemon."""
+        with contextlib.suppress(ConnectionError):
+            return status_of(await reader.read(1024)) == 429 or reader.at_eof()
+        return reader.at_eof()
+
+    answers = [asyncio.ensure_future(refusal(reader)) for reader, _ in conns]
+
+    def refused() -> int:
+        return sum(1 for a in answers if a.done() and a.result())
+
+    # Every connection over the cap is answered; the ones within it stay open, unanswered.
+    await until(lambda: refused() >= 500 - cap - 5, 10, "the connections over the cap to be refused")
+    fds = daemon_fds()
+    # the owner's unix socket has its own cap: a TCP flood cannot lock the owner out
+    reader, writer = await open_raw(d.sock)
+    writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    owner = await asyncio.wait_for(reader.read(1024), 2)
+    writer.close()
+    refused_count = refused()
+    for answer in answers:
+        answer.cancel()
+    for _, w in conns:
+        w.close()
+    assert status_of(owner) == 200
+    assert refused_count >= 500 - cap - 5, f"only {refused_count} of 500 refused"
     assert fds <= fds_before + cap + 10, f"{fds} fds open in the daemon"
-    time.sleep(0.2)
+    # the daemon closes its side of the flood's connections before it is measured again
+    await until(lambda: daemon_fds() <= fds_before + 5, 10, "the daemon to close the flood's connections")
     assert _best_ping(d) < 0.1
     assert d.rss() < baseline + (16 << 20)
 
 
-def test_slowloris_and_idle_connections_are_closed_at_the_header_deadline(run, sock_dir):
+async def test_slowloris_and_idle_connections_are_closed_at_the_header_deadline(sock_dir):
     limits = Limits(header_timeout=1.0, idle_timeout=1.0)
 
-    async def scenario():
-        async with serve(sock_dir, limits=limits) as api:
-            reader, writer = await open_raw(api.tcp_address)
-            idle_reader, idle_writer = await open_raw(api.tcp_address)
-            writers = [writer, idle_writer]
-            start = time.monotonic()
-            closed_after = None
-            for byte in b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n":  # one header byte per second would do
-                try:
-                    writer.write(bytes([byte]))
-                    await writer.drain()
-                    data = await asyncio.wait_for(reader.read(1024), 0.25)
-                except asyncio.TimeoutError:
-                    continue
-                except ConnectionError:
-                    data = b""
-                assert_4xx_or_closed(data, "slowloris")
-                closed_after = time.monotonic() - start
-                break
-            assert closed_after is not None and closed_after < 2.0, "slowloris closed at the header deadline"
-            assert await asyncio.wait_for(idle_reader.read(1024), 2) == b"", "an idle socket is closed too"
-            # keep-alive idle after a request: closed at idle_timeout
-            reader, writer = await open_raw(api.tcp_address)
-            writer.write(f"GET /ping HTTP/1.1\r\n{H}\r\n".encode())
-            first = await asyncio.wait_for(reader.readuntil(b"}"), 2)
-            assert status_of(first) == 200
-            start = time.monotonic()
-            assert await asyncio.wait_for(reader.read(1024), 3) == b""
-            assert time.monotonic() - start < 2.5
-            assert api.handler.guard is not None and api.handler.guard.timed_out >= 2
-            async with api.tcp.get(api.t("/ping")) as r:
+    async with serve(sock_dir, limits=limits) as api:
+        reader, writer = await open_raw(api.tcp_address)
+        idle_reader, idle_writer = await open_raw(api.tcp_address)
+        writers = [writer, idle_writer]
+        start = time.monotonic()
+        closed_after = None
+        for byte in b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n":  # one header byte per second would do
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                data = await asyncio.wait_for(reader.read(1024), 0.25)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                data = b""
+            assert_4xx_or_closed(data, "slowloris")
+            closed_after = time.monotonic() - start
+            break
+        assert closed_after is not None and closed_after < 2.0, "slowloris closed at the header deadline"
+        assert await asyncio.wait_for(idle_reader.read(1024), 2) == b"", "an idle socket is closed too"
+        # keep-alive idle after a request: closed at idle_timeout
+        reader, writer = await open_raw(api.tcp_address)
+        writer.write(f"GET /ping HTTP/1.1\r\n{H}\r\n".encode())
+        first = await asyncio.wait_for(reader.readuntil(b"}"), 2)
+        assert status_of(first) == 200
+        start = time.monotonic()
+        assert await asyncio.wait_for(reader.read(1024), 3) == b""
+        assert time.monotonic() - start < 2.5
+        assert api.handler.guard is not None and api.handler.guard.timed_out >= 2
+        async with api.tcp.get(api.t("/ping")) as r:
+            assert r.status == 200
+        for w in [*writers, writer]:
+            w.close()
+
+
+async def test_a_slow_body_gets_408(sock_dir):
+    async with serve(sock_dir, tcp=False, limits=Limits(body_timeout=0.5)) as api:
+        reader, writer = await open_raw(api.sock)
+        writer.write(b"POST /_quit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{")
+        data = await asyncio.wait_for(reader.read(1024), 3)
+        writer.close()
+        assert status_of(data) == 408, data
+        assert not api.manager.stopping, "the request did not run"
+
+
+async def test_connection_cap_is_per_listening_socket_and_frees_slots(sock_dir):
+    async with serve(sock_dir, limits=Limits(max_connections=4)) as api:
+        held = [await open_raw(api.tcp_address) for _ in range(4)]
+        reader, writer = await open_raw(api.tcp_address)
+        refused = await asyncio.wait_for(reader.read(1024), 2)
+        writer.close()
+        assert status_of(refused) == 429 and b"too_many_connections" in refused
+        async with api.unix.get(api.u("/ping")) as r:
+            assert r.status == 200, "the unix socket has its own slots"
+        for _, w in held:
+            w.close()
+        await asyncio.sleep(0.05)
+        for _ in range(3):  # slots are free again (a fresh session per request)
+            async with api.tcp.get(api.t("/ping"), headers={"Connection": "close"}) as r:
                 assert r.status == 200
-            for w in writers + [writer]:
-                w.close()
-
-    run(scenario())
+        assert api.handler.guard is not None and api.handler.guard.refused == 1
 
 
-def test_a_slow_body_gets_408(run, sock_dir):
-    async def scenario():
-        async with serve(sock_dir, tcp=False, limits=Limits(body_timeout=0.5)) as api:
-            reader, writer = await open_raw(api.sock)
-            writer.write(b"POST /_quit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100\r\n\r\n{")
-            data = await asyncio.wait_for(reader.read(1024), 3)
-            writer.close()
-            assert status_of(data) == 408, data
-            assert not api.manager.stopping, "the request did not run"
+async def test_oversized_bodies_are_refused_before_they_are_read(sock_dir):
+    async with serve(sock_dir, tcp=False) as api:
+        reader, writer = await open_raw(api.sock)
+        writer.write(f"POST /processes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode())
+        data = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        writer.close()
+        assert status_of(data) == 413, "answered before any body byte was sent"
+        body = b"{" + b" " * MAX_BODY_BYTES + b"}"
+        async with api.unix.post(api.u("/processes"), data=io.BytesIO(body), headers=JSON) as r:
+            assert r.status == 413 and (await r.json())["error"] == "body_too_large"
 
-    run(scenario())
 
-
-def test_connection_cap_is_per_listening_socket_and_frees_slots(run, sock_dir):
-    async def scenario():
-        async with serve(sock_dir, limits=Limits(max_connections=4)) as api:
-            held = [await open_raw(api.tcp_address) for _ in range(4)]
-            reader, writer = await open_raw(api.tcp_address)
-            refused = await asyncio.wait_for(reader.read(1024), 2)
-            writer.close()
-            assert status_of(refused) == 429 and b"too_many_connections" in refused
+async def test_many_requests_on_one_keepalive_connection_do_not_leak(sock_dir):
+    async with serve(sock_dir, tcp=False) as api:
+        for _ in range(300):
             async with api.unix.get(api.u("/ping")) as r:
-                assert r.status == 200, "the unix socket has its own slots"
-            for _, w in held:
-                w.close()
-            await asyncio.sleep(0.05)
-            for _ in range(3):  # slots are free again (a fresh session per request)
-                async with api.tcp.get(api.t("/ping"), headers={"Connection": "close"}) as r:
-                    assert r.status == 200
-            assert api.handler.guard is not None and api.handler.guard.refused == 1
-
-    run(scenario())
-
-
-def test_oversized_bodies_are_refused_before_they_are_read(run, sock_dir):
-    async def scenario():
-        async with serve(sock_dir, tcp=False) as api:
-            reader, writer = await open_raw(api.sock)
-            writer.write(f"POST /processes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode())
-            data = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
-            writer.close()
-            assert status_of(data) == 413, "answered before any body byte was sent"
-            body = b"{" + b" " * MAX_BODY_BYTES + b"}"
-            async with api.unix.post(api.u("/processes"), data=io.BytesIO(body), headers=JSON) as r:
-                assert r.status == 413 and (await r.json())["error"] == "body_too_large"
-
-    run(scenario())
-
-
-def test_many_requests_on_one_keepalive_connection_do_not_leak(run, sock_dir):
-    async def scenario():
-        async with serve(sock_dir, tcp=False) as api:
-            for _ in range(300):
-                async with api.unix.get(api.u("/ping")) as r:
-                    assert r.status == 200
-            guard = api.handler.guard
-            assert guard is not None and guard.open_count() <= 2
-
-    run(scenario())
+                assert r.status == 200
+        guard = api.handler.guard
+        assert guard is not None and guard.open_count() <= 2
 
 
 def test_listening_socket_survives_a_client_reset(daemon):
-    d = daemon()
+    d = daemon(tcp=True)
     for _ in range(20):
         s = socket.create_connection(d.tcp)
         s.sendall(f"POST /processes/web/_scale HTTP/1.1\r\n{H}Content-Length: 10\r\n\r\n".encode())
@@ -288,15 +298,12 @@ def test_listening_socket_survives_a_client_reset(daemon):
     assert "Traceback" not in d.output()
 
 
-def test_short_connections_one_after_another_never_fill_the_cap(run, sock_dir):
+async def test_short_connections_one_after_another_never_fill_the_cap(sock_dir):
     """Regression: a connection opened and closed between two accepts was counted as still
     connecting for a grace period, so 128 quick sequential clients locked the port."""
 
-    async def scenario():
-        async with serve(sock_dir, unix=False, limits=Limits(max_connections=4)) as api:
-            for i in range(60):
-                response = await exchange(api.tcp_address, f"GET /ping HTTP/1.1\r\n{H}Connection: close\r\n\r\n".encode())
-                assert status_of(response) == 200, (i, response[:60])
-            assert api.handler.guard is not None and api.handler.guard.refused == 0
-
-    run(scenario())
+    async with serve(sock_dir, unix=False, limits=Limits(max_connections=4)) as api:
+        for i in range(60):
+            response = await exchange(api.tcp_address, f"GET /ping HTTP/1.1\r\n{H}Connection: close\r\n\r\n".encode())
+            assert status_of(response) == 200, (i, response[:60])
+        assert api.handler.guard is not None and api.handler.guard.refused == 0

@@ -14,10 +14,12 @@ import sys
 import psutil
 import pytest
 
-from seckit import TOKEN, exchange, hu_env, serve, status_of
 from honcho_uv.errors import ConfigError
 from honcho_uv.http import HttpHandler, security
+from tests.kit.api import exchange, serve, status_of
+from tests.kit.hu import hu_env
 
+TOKEN = "tok-3f9c2a7be1d04c55a1f0e9d8c7b6a5f4"
 
 def _listening(pid: int) -> list[tuple[str, int]]:
     return [(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections(kind="inet")
@@ -36,30 +38,28 @@ def test_tcp_policy():
     assert TOKEN not in repr(HttpHandler(["tcp://127.0.0.1:0"], token=TOKEN).policy)
 
 
-def test_token(run, sock_dir, caplog):
-    async def scenario():
-        async with serve(sock_dir, token=TOKEN) as api:
-            t = api.t("/processes")
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN[:-1]}"},
-                            {"Authorization": f"Basic {TOKEN}"}):
-                async with api.tcp.get(t, headers=headers) as r:
-                    assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
-                    assert (await r.json())["error"] == "unauthorized"
-            async with api.tcp.get(t + f"?token={TOKEN}") as r:
-                assert r.status == 401, "a token in the query string is never accepted"
-            async with api.tcp.get(t + f"?token={TOKEN}", headers={"Authorization": f"Bearer {TOKEN}"}) as r:
-                assert r.status == 401
-            async with api.tcp.get(t, headers={"Authorization": f"Bearer {TOKEN}"}) as r:
-                assert r.status == 200
-            async with api.unix.get(api.u("/processes")) as r:
-                assert r.status == 200, "the owner's unix socket needs no token"
+async def test_token(sock_dir, caplog):
+    async with serve(sock_dir, token=TOKEN) as api:
+        t = api.t("/processes")
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN[:-1]}"},
+                        {"Authorization": f"Basic {TOKEN}"}):
+            async with api.tcp.get(t, headers=headers) as r:
+                assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+                assert (await r.json())["error"] == "unauthorized"
+        async with api.tcp.get(t + f"?token={TOKEN}") as r:
+            assert r.status == 401, "a token in the query string is never accepted"
+        async with api.tcp.get(t + f"?token={TOKEN}", headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+            assert r.status == 401
+        async with api.tcp.get(t, headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+            assert r.status == 200
+        async with api.unix.get(api.u("/processes")) as r:
+            assert r.status == 200, "the owner's unix socket needs no token"
 
-    run(scenario())
     assert TOKEN not in caplog.text
 
 
 def test_the_daemon_listens_on_loopback_only_by_default(daemon):
-    d = daemon()
+    d = daemon(tcp=True)
     listening = _listening(d.proc.pid)
     assert listening == [("127.0.0.1", d.port)], listening
     ss = subprocess.run(["ss", "-Hltn", f"sport = :{d.port}"], capture_output=True, text=True)
@@ -115,7 +115,7 @@ def test_token_file_must_be_private(tmp_path):
     assert TOKEN not in result.stderr
 
 
-def test_token_is_compared_with_hmac_compare_digest(run, sock_dir, monkeypatch):
+async def test_token_is_compared_with_hmac_compare_digest(sock_dir, monkeypatch):
     assert security._compare is hmac.compare_digest, "the seam defaults to the constant-time compare"
     calls = []
 
@@ -125,65 +125,55 @@ def test_token_is_compared_with_hmac_compare_digest(run, sock_dir, monkeypatch):
 
     monkeypatch.setattr(security, "_compare", recording)
 
-    async def scenario():
-        async with serve(sock_dir, unix=False, token=TOKEN) as api:
-            for presented, status in (("wrong", 401), (TOKEN, 200)):
-                async with api.tcp.get(api.t("/ping"), headers={"Authorization": f"Bearer {presented}"}) as r:
-                    assert r.status == status
+    async with serve(sock_dir, unix=False, token=TOKEN) as api:
+        for presented, status in (("wrong", 401), (TOKEN, 200)):
+            async with api.tcp.get(api.t("/ping"), headers={"Authorization": f"Bearer {presented}"}) as r:
+                assert r.status == status
 
-    run(scenario())
     assert calls == [(b"wrong", TOKEN.encode()), (TOKEN.encode(), TOKEN.encode())]
 
 
-def test_1000_rapid_wrong_tokens_all_get_401_and_the_right_one_still_works(run, sock_dir):
-    async def scenario():
-        async with serve(sock_dir, unix=False, token=TOKEN) as api:
-            async def attempt(i: int) -> int:
-                async with api.tcp.get(api.t("/ping"), headers={"Authorization": f"Bearer {TOKEN[:-4]}{i:04d}"}) as r:
-                    return r.status
+async def test_1000_rapid_wrong_tokens_all_get_401_and_the_right_one_still_works(sock_dir):
+    async with serve(sock_dir, unix=False, token=TOKEN) as api:
+        async def attempt(i: int) -> int:
+            async with api.tcp.get(api.t("/ping"), headers={"Authorization": f"Bearer {TOKEN[:-4]}{i:04d}"}) as r:
+                return r.status
 
-            statuses = await asyncio.gather(*(attempt(i) for i in range(1000)))
-            assert set(statuses) == {401}
-            async with api.tcp.get(api.t("/ping"), headers={"Authorization": f"Bearer {TOKEN}"}) as r:
-                assert r.status == 200
-
-    run(scenario())
+        statuses = await asyncio.gather(*(attempt(i) for i in range(1000)))
+        assert set(statuses) == {401}
+        async with api.tcp.get(api.t("/ping"), headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+            assert r.status == 200
 
 
-def test_a_non_utf8_authorization_header_is_a_401_not_a_500(run, sock_dir):
+async def test_a_non_utf8_authorization_header_is_a_401_not_a_500(sock_dir):
     """Regression: bytes that are not UTF-8 in the header made the token comparison raise."""
 
-    async def scenario():
-        async with serve(sock_dir, unix=False, token=TOKEN) as api:
-            for raw in (b"Bearer \xff\xfe", b"Bearer " + TOKEN.encode()[:-1] + b"\xe9", b"\xff\xff \xff"):
-                response = await exchange(api.tcp_address, b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                          b"Authorization: " + raw + b"\r\nConnection: close\r\n\r\n")
-                assert status_of(response) == 401, (raw, response[:100])
-
-    run(scenario())
+    async with serve(sock_dir, unix=False, token=TOKEN) as api:
+        for raw in (b"Bearer \xff\xfe", b"Bearer " + TOKEN.encode()[:-1] + b"\xe9", b"\xff\xff \xff"):
+            response = await exchange(api.tcp_address, b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      b"Authorization: " + raw + b"\r\nConnection: close\r\n\r\n")
+            assert status_of(response) == 401, (raw, response[:100])
 
 
-def test_the_token_is_never_logged_even_at_debug(run, sock_dir, caplog):
+async def test_the_token_is_never_logged_even_at_debug(sock_dir, caplog):
     caplog.set_level(logging.DEBUG)
 
-    async def scenario():
-        async with serve(sock_dir, token=TOKEN) as api:
-            for headers in ({"Authorization": f"Bearer {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}):
-                async with api.tcp.get(api.t("/processes"), headers=headers) as r:
-                    assert TOKEN not in await r.text()
-            async with api.tcp.get(api.t(f"/processes?token={TOKEN}")) as r:
-                assert r.status == 401 and TOKEN not in await r.text()
-            bad = f"GET /ping?access_token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nX: \x00{TOKEN}\r\n\r\n"
-            response = await exchange(api.tcp_address, bad.encode(), timeout=2)
-            assert status_of(response) in (400, 401, None)
+    async with serve(sock_dir, token=TOKEN) as api:
+        for headers in ({"Authorization": f"Bearer {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}):
+            async with api.tcp.get(api.t("/processes"), headers=headers) as r:
+                assert TOKEN not in await r.text()
+        async with api.tcp.get(api.t(f"/processes?token={TOKEN}")) as r:
+            assert r.status == 401 and TOKEN not in await r.text()
+        bad = f"GET /ping?access_token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nX: \x00{TOKEN}\r\n\r\n"
+        response = await exchange(api.tcp_address, bad.encode(), timeout=2)
+        assert status_of(response) in (400, 401, None)
 
-    run(scenario())
     assert TOKEN not in caplog.text
     assert TOKEN not in repr(HttpHandler(["tcp://127.0.0.1:0"], token=TOKEN).policy)
 
 
 def test_the_daemon_log_never_shows_the_token(daemon):
-    d = daemon("--token", TOKEN)
+    d = daemon("--token", TOKEN, tcp=True)
     with socket.create_connection(d.tcp) as s:
         s.sendall(f"GET /ping?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
                   "Connection: close\r\n\r\n".encode())

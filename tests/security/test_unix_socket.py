@@ -12,48 +12,43 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import types
 from pathlib import Path
 
 import pytest
 
-from seckit import hu_env, serve
+from honcho_uv.core.manager import Manager
 from honcho_uv.errors import ConfigError, StateError
 from honcho_uv.http import HttpHandler, binds, security
-from honcho_uv.core.manager import Manager
 from honcho_uv.rundir import runtime_dir
+from tests.kit.api import serve
+from tests.kit.hu import hu
+from tests.kit.wait import wait_for
 
 
-def test_unix_socket_is_0600_in_a_private_dir_and_removed_at_stop(run, sock_dir):
-    async def scenario():
-        async with serve(sock_dir, tcp=False):
-            st = os.stat(sock_dir / "api.sock")
-            assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
-            assert stat.S_IMODE(os.stat(sock_dir).st_mode) == 0o700
-            assert not [p for p in os.listdir(sock_dir) if p != "api.sock"], "no temp file left behind"
-        assert not (sock_dir / "api.sock").exists()
-
-    run(scenario())
+async def test_unix_socket_is_0600_in_a_private_dir_and_removed_at_stop(sock_dir):
+    async with serve(sock_dir, tcp=False):
+        st = os.stat(sock_dir / "api.sock")
+        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(sock_dir).st_mode) == 0o700
+        assert not [p for p in os.listdir(sock_dir) if p != "api.sock"], "no temp file left behind"
+    assert not (sock_dir / "api.sock").exists()
 
 
-def test_stale_socket_is_replaced_and_live_one_refused(run, sock_dir):
+async def test_stale_socket_is_replaced_and_live_one_refused(sock_dir):
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(sock_dir / "api.sock"))  # bound, never listening, then closed: a dead owner's file
     stale.close()
 
-    async def scenario():
-        async with serve(sock_dir, tcp=False) as api:
-            async with api.unix.get(api.u("/ping")) as r:
-                assert r.status == 200
-            second = HttpHandler([f"unix:{sock_dir}/api.sock"])
-            manager = Manager()
-            with pytest.raises(StateError, match="already serving"):
-                second.start(asyncio.get_running_loop(), manager)
-            async with api.unix.get(api.u("/ping")) as r:
-                assert r.status == 200, "the live server keeps its socket"
-
-    run(scenario())
+    async with serve(sock_dir, tcp=False) as api:
+        async with api.unix.get(api.u("/ping")) as r:
+            assert r.status == 200
+        second = HttpHandler([f"unix:{sock_dir}/api.sock"])
+        manager = Manager()
+        with pytest.raises(StateError, match="already serving"):
+            second.start(asyncio.get_running_loop(), manager)
+        async with api.unix.get(api.u("/ping")) as r:
+            assert r.status == 200, "the live server keeps its socket"
 
 
 def test_refuses_a_path_that_is_not_a_socket_too_long_or_in_a_foreign_dir(sock_dir):
@@ -90,7 +85,7 @@ print(s.recv(100).split(b"\\r\\n")[0].decode())
 
 
 @pytest.mark.skipif(os.getuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
-def test_another_user_cannot_connect(run):
+async def test_another_user_cannot_connect(sock_dir):
     async def as_nobody(path):
         proc = await asyncio.create_subprocess_exec(
             "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", _CLIENT, path,
@@ -98,24 +93,16 @@ def test_another_user_cannot_connect(run):
         out, _ = await proc.communicate()
         return out.decode().strip()
 
-    async def scenario(directory):
-        async with serve(directory, tcp=False):
-            path = str(directory / "api.sock")
-            assert await as_nobody(path) == "ERR 13", "EACCES: the directory and socket modes keep nobody out"
-            # Defence in depth: even with the modes opened up, SO_PEERCRED refuses another uid.
-            os.chmod(directory, 0o755)
-            os.chmod(path, 0o666)
-            assert await as_nobody(path) == "HTTP/1.1 403 Forbidden"
-
-    directory = tempfile.mkdtemp(prefix="hu-t-", dir="/tmp")
-    os.chmod(directory, 0o700)
-    try:
-        run(scenario(Path(directory)))
-    finally:
-        shutil.rmtree(directory)
+    async with serve(sock_dir, tcp=False):
+        path = str(sock_dir / "api.sock")
+        assert await as_nobody(path) == "ERR 13", "EACCES: the directory and socket modes keep nobody out"
+        # Defence in depth: even with the modes opened up, SO_PEERCRED refuses another uid.
+        os.chmod(sock_dir, 0o755)
+        os.chmod(path, 0o666)
+        assert await as_nobody(path) == "HTTP/1.1 403 Forbidden"
 
 
-def test_the_socket_is_created_under_umask_077_and_never_seen_wider(run, sock_dir, monkeypatch):
+async def test_the_socket_is_created_under_umask_077_and_never_seen_wider(sock_dir, monkeypatch):
     """Proof by construction (the umask in force at bind(), which creates the file) and by
     observation (a thread lstat()ing the directory without pause through 20 start/stops)."""
     umasks: list[int] = []
@@ -146,13 +133,10 @@ def test_the_socket_is_created_under_umask_077_and_never_seen_wider(run, sock_di
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
 
-    async def scenario():
+    try:
         for _ in range(20):
             async with serve(sock_dir, tcp=False):
                 pass
-
-    try:
-        run(scenario())
     finally:
         stop.set()
         watcher.join()
@@ -170,44 +154,39 @@ def test_the_process_umask_is_restored_after_binding(sock_dir):
     assert after == before
 
 
-def test_peer_uid_check_refuses_another_uid_and_admits_ours_and_root(run, sock_dir, monkeypatch):
+async def test_peer_uid_check_refuses_another_uid_and_admits_ours_and_root(sock_dir, monkeypatch):
     """SO_PEERCRED is defence in depth behind the file modes; the seam is security.peer_uid."""
 
-    async def scenario():
-        async with serve(sock_dir, tcp=False) as api:
+    async with serve(sock_dir, tcp=False) as api:
+        async with api.unix.get(api.u("/ping")) as r:
+            assert r.status == 200
+        assert security.peer_uid.__module__ == "honcho_uv.http.security"
+        for fake_uid, status in ((os.getuid(), 200), (0, 200), (65534, 403), (12345, 403)):
+            monkeypatch.setattr(security, "peer_uid", lambda request, uid=fake_uid: uid)
             async with api.unix.get(api.u("/ping")) as r:
-                assert r.status == 200
-            assert security.peer_uid.__module__ == "honcho_uv.http.security"
-            for fake_uid, status in ((os.getuid(), 200), (0, 200), (65534, 403), (12345, 403)):
-                monkeypatch.setattr(security, "peer_uid", lambda request, uid=fake_uid: uid)
-                async with api.unix.get(api.u("/ping")) as r:
-                    assert r.status == status, fake_uid
-                    if status == 403:
-                        assert (await r.json())["error"] == "forbidden"
-
-    run(scenario())
+                assert r.status == status, fake_uid
+                if status == 403:
+                    assert (await r.json())["error"] == "forbidden"
 
 
-def test_peer_uid_reads_so_peercred(run, sock_dir):
+async def test_peer_uid_reads_so_peercred(sock_dir):
     seen = []
 
-    async def scenario():
-        async with serve(sock_dir, tcp=False) as api:
-            original = security.peer_uid
+    async with serve(sock_dir, tcp=False) as api:
+        original = security.peer_uid
 
-            def spy(request):  # type: ignore[no-untyped-def]
-                uid = original(request)
-                seen.append(uid)
-                return uid
+        def spy(request):  # type: ignore[no-untyped-def]
+            uid = original(request)
+            seen.append(uid)
+            return uid
 
-            security.peer_uid = spy
-            try:
-                async with api.unix.get(api.u("/ping")) as r:
-                    assert r.status == 200
-            finally:
-                security.peer_uid = original
+        security.peer_uid = spy
+        try:
+            async with api.unix.get(api.u("/ping")) as r:
+                assert r.status == 200
+        finally:
+            security.peer_uid = original
 
-    run(scenario())
     assert seen == [os.getuid()]
 
 
@@ -225,31 +204,28 @@ def test_runtime_dir_is_created_0700_and_a_loose_one_is_tightened(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
 
 
-def test_hu_start_socket_is_0600_in_a_0700_runtime_dir(tmp_path):
-    xdg = Path(tempfile.mkdtemp(prefix="hu-x-", dir="/tmp"))
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "Procfile").write_text("web: sleep 30\n")
-    proc = subprocess.Popen([sys.executable, "-m", "honcho_uv", "start"], cwd=app, env=hu_env(XDG_RUNTIME_DIR=str(xdg)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def test_hu_start_socket_is_0600_in_a_0700_runtime_dir(app):
+    xdg = app.root / "xdg"  # a fresh runtime directory: hu creates hu/ in it
+    xdg.mkdir()
+    app.write("Procfile", "web: sleep 30\n")
+    proc = app.popen("start", env={"XDG_RUNTIME_DIR": str(xdg)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+    def sockets() -> list[Path]:
+        assert proc.poll() is None, "hu start made its socket"
+        return list((xdg / "hu").glob("*.sock")) if (xdg / "hu").is_dir() else []
+
     try:
-        deadline = time.monotonic() + 15
-        socks: list[Path] = []
-        while not socks:
-            socks = list((xdg / "hu").glob("*.sock")) if (xdg / "hu").is_dir() else []
-            assert time.monotonic() < deadline and proc.poll() is None, "hu start made its socket"
-            time.sleep(0.05)
+        socks = wait_for(sockets, 15, "hu start's socket")
         assert stat.S_IMODE(os.stat(xdg / "hu").st_mode) == 0o700
         assert stat.S_IMODE(os.lstat(socks[0]).st_mode) == 0o600
     finally:
         proc.terminate()
         proc.wait(15)
-        shutil.rmtree(xdg, ignore_errors=True)
 
 
-def test_a_too_long_socket_path_is_a_clear_error_from_the_cli(tmp_path):
+def test_a_too_long_socket_path_is_a_clear_error_from_the_cli():
     deep = "/tmp/" + "d" * 120 + "/x.sock"
-    result = subprocess.run([sys.executable, "-m", "honcho_uv", "daemon", "--bind", f"unix:{deep}"], env=hu_env(),
-                            capture_output=True, text=True, timeout=30)
+    result = hu("daemon", "--bind", f"unix:{deep}")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "longer than the 107" in result.stderr

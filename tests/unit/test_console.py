@@ -16,7 +16,7 @@ from honcho_uv.console.messages import describe_event
 from honcho_uv.console.printer import COLOURS, Printer
 from honcho_uv.console.writer import ConsoleWriter
 from honcho_uv.core.manager import Manager
-from tests.conftest import until
+from tests.kit.wait import until
 
 
 @dataclass
@@ -54,27 +54,23 @@ def _read_all(fd: int) -> bytes:
     return out
 
 
-def _printed(run: Any, feed: Any, **options: Any) -> bytes:
+async def _printed(feed: Any, **options: Any) -> bytes:
     """Run a Printer on a pipe through *feed(printer)* and return what it wrote."""
     r, w = os.pipe()
-
-    async def main() -> None:
+    try:
         printer = Printer(w, **options)
         manager = Manager(subreaper=False)
         manager.start(applications=[printer])
         feed(printer)
         manager.stop()
         await manager.wait_stopped()
-
-    try:
-        run(main())
         return _read_all(r)
     finally:
         os.close(r)
         os.close(w)
 
 
-def test_lines_are_prefixed_padded_and_never_merged_across_processes(run) -> None:
+async def test_lines_are_prefixed_padded_and_never_merged_across_processes() -> None:
     web, worker = StandIn(1, "web.1"), StandIn(2, "worker.1")
 
     def feed(printer: Printer) -> None:
@@ -83,53 +79,52 @@ def test_lines_are_prefixed_padded_and_never_merged_across_processes(run) -> Non
         printer.output(web, "out", b" 404\n")
         printer.output(worker, "out", b"ed\njob 2\n")
 
-    out = _printed(run, feed, timestamps=False, width=8)
+    out = await _printed(feed, timestamps=False, width=8)
     assert out.splitlines() == [b"web.1    | GET / 200", b"web.1    | GET /a 404", b"worker.1 | job 1 started",
                                 b"worker.1 | job 2"]
 
 
-def test_a_partial_last_line_is_flushed_at_stop(run) -> None:
-    out = _printed(run, lambda p: p.output(StandIn(1, "web.1"), "out", b"no newline"), timestamps=False)
+async def test_a_partial_last_line_is_flushed_at_stop() -> None:
+    out = await _printed(lambda p: p.output(StandIn(1, "web.1"), "out", b"no newline"), timestamps=False)
     assert out == b"web.1  | no newline\n"
 
 
-def test_colours_cycle_per_type_and_system_lines_are_bold(run) -> None:
+async def test_colours_cycle_per_type_and_system_lines_are_bold() -> None:
     def feed(printer: Printer) -> None:
         for pid, name in enumerate(["web.1", "web.2", "worker.1", "clock.1"], 1):
             printer.output(StandIn(pid, name), "out", b"x\n")
         printer.system("hello")
 
-    lines = _printed(run, feed, timestamps=False, colour=True).splitlines()
+    lines = (await _printed(feed, timestamps=False, colour=True)).splitlines()
     codes = [line.split(b"m", 1)[0].removeprefix(b"\x1b[").decode() for line in lines]
     assert codes[:4] == [COLOURS[0], COLOURS[0], COLOURS[1], COLOURS[2]]  # per type, not per instance
     assert codes[4] == "1" and lines[4].endswith(b"\x1b[0mhello")
     assert all(line.endswith(b"x") for line in lines[:4])  # the body is untouched, after the reset
 
 
-def test_quiet_types_print_nothing_of_their_output(run) -> None:
+async def test_quiet_types_print_nothing_of_their_output() -> None:
     def feed(printer: Printer) -> None:
         printer.output(StandIn(1, "web.1"), "out", b"hidden\n")
         printer.output(StandIn(2, "worker.1"), "out", b"shown\n")
 
-    assert _printed(run, feed, timestamps=False, quiet=["web"]) == b"worker.1 | shown\n"
+    assert await _printed(feed, timestamps=False, quiet=["web"]) == b"worker.1 | shown\n"
 
 
-def test_without_prefix_lines_are_raw(run) -> None:
-    out = _printed(run, lambda p: p.output(StandIn(1, "web.1"), "out", b"\x1b[31mred\x1b[0m\n"), prefix=False)
+async def test_without_prefix_lines_are_raw() -> None:
+    out = await _printed(lambda p: p.output(StandIn(1, "web.1"), "out", b"\x1b[31mred\x1b[0m\n"), prefix=False)
     assert out == b"\x1b[31mred\x1b[0m\n"
 
 
-def test_timestamps_are_hh_mm_ss(run) -> None:
-    out = _printed(run, lambda p: p.output(StandIn(1, "web.1"), "out", b"x\n"))
+async def test_timestamps_are_hh_mm_ss() -> None:
+    out = await _printed(lambda p: p.output(StandIn(1, "web.1"), "out", b"x\n"))
     stamp, rest = out.split(b" ", 1)
     assert len(stamp) == 8 and stamp[2:3] == b":" and rest == b"web.1  | x\n"
 
 
-def test_the_writer_holds_back_one_source_over_its_high_water_mark_only(run) -> None:
+async def test_the_writer_holds_back_one_source_over_its_high_water_mark_only() -> None:
     r, w = os.pipe()
     calls: list[tuple[Any, bool]] = []
-
-    async def main() -> None:
+    try:
         loop = asyncio.get_running_loop()
         writer = ConsoleWriter(w, loop, on_pressure=lambda s, on: calls.append((s, on)), on_broken=lambda: None,
                                high=100_000, low=10_000)
@@ -143,19 +138,15 @@ def test_the_writer_holds_back_one_source_over_its_high_water_mark_only(run) -> 
         await until(lambda: (1, False) in calls, 5)
         writer.close()
         assert got == b"x" * 400_000 + b"y" * 10  # in order, nothing lost
-
-    try:
-        run(main())
     finally:
         os.close(r)
         os.close(w)
 
 
-def test_the_writer_reports_a_reader_that_went_away(run) -> None:
+async def test_the_writer_reports_a_reader_that_went_away() -> None:
     r, w = os.pipe()
     os.close(r)
-
-    async def main() -> None:
+    try:
         broken = asyncio.get_running_loop().create_future()
         writer = ConsoleWriter(w, asyncio.get_running_loop(), on_pressure=lambda s, on: None,
                                on_broken=lambda: broken.set_result(True))
@@ -164,9 +155,6 @@ def test_the_writer_reports_a_reader_that_went_away(run) -> None:
         writer.write([b"more\n"], source=1)  # ignored once broken, never raises
         writer.close()
         assert writer.broken
-
-    try:
-        run(main())
     finally:
         os.close(w)
 

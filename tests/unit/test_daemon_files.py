@@ -57,6 +57,12 @@ def test_the_ini_keeps_percent_dollar_colon_and_case(tmp_path: Path) -> None:
         ("[process:w b]\ncmd = x\n", "[process:w b]: process name: invalid name"),
         ("[env:ghost]\nA = 1\n", "[env:ghost]: no [process:ghost] to apply it to"),
         ("[process:web\ncmd = x\n", "g.ini:"),
+        # regression: log_keep was taken as a process key and reached ProcessTemplate (a TypeError)
+        ("[process:web]\ncmd = x\nlog_keep = 3\n", "[process:web] log_keep: unknown key"),
+        # regression: a bad size was found only at start, without the file and section
+        ("[gaffer]\nlog_max_size = big\n", "[gaffer] log_max_size: expected a size like 512k, 10M or 1G"),
+        ("[gaffer]\nlog_keep = -1\n", "[gaffer] log_keep: must be >= 0"),
+        ("[gaffer]\nlog_keep = some\n", "[gaffer] log_keep: must be a whole number"),
     ],
 )
 def test_a_bad_ini_names_the_file_section_and_key(tmp_path: Path, text: str, message: str) -> None:

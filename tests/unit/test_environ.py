@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from honcho_uv.errors import EnvFileError, InvalidOption, ProcfileError
+from honcho_uv.procfile import parse_procfile
 from honcho_uv.procfile.app import expand_instances, load_app
 from honcho_uv.procfile.dotenv import load_env_files, parse_env_text, split_env_option
 from honcho_uv.procfile.formation import instance_env, instance_port, parse_formation, parse_port, resolve_formation
-from honcho_uv.errors import EnvFileError, InvalidOption, ProcfileError
-from honcho_uv.procfile import parse_procfile
 
 ENV_TEXT = [
     # plain KEY=value

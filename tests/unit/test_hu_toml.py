@@ -109,6 +109,9 @@ watch_ignore = ["src/generated/**"]
         ("[processes.release]\ndepends_on = [\"web\"]\n",  # web depends on the release phase already
          "hu.toml:2: processes.release.depends_on: dependency cycle: release -> web -> release"),
         ("[processes.web\n", "hu.toml:1: "),
+        # regression: a bad size was kept as text, passed `hu check`, and `hu start` blamed --log-max-size
+        ("[start]\nlog_max_size = \"big\"\n", "hu.toml:2: start.log_max_size: expected a size like 512k, 10M or 1G"),
+        ("[start]\nlog_max_size = 12\n", "hu.toml:2: start.log_max_size: must be at least 1k"),
     ],
 )
 def test_mistakes_are_one_line_naming_the_line_and_the_key(tmp_path: Path, text: str, message: str) -> None:

@@ -91,7 +91,8 @@ def test_every_invalid_field_is_named(changes: dict[str, Any], field: str) -> No
 
 def test_defaults() -> None:
     t = ProcessTemplate("web", "true")
-    assert t.numprocesses == 1 and t.restart == "always" and not t.os_env and not t.shell
+    # os_env: the OS environment is passed, as in gafferd's ini and for a new user's PATH (issue 15)
+    assert t.numprocesses == 1 and t.restart == "always" and t.os_env and not t.shell
     assert t.flapping == FlappingInfo(2, 1.0, 7.0, 5)  # on by default, gaffer's values
     assert t.redirect_output == () and t.stop_signal == signal.SIGTERM and t.graceful_timeout == 10.0
 

@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from export_fixtures import golden_context, render
+
+from tests.kit.export_app import golden_context, render
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -63,7 +63,7 @@ def test_supervisor_environment_roundtrip_or_refusal(env: dict[str, str]) -> Non
 
 
 def test_supervisor_refuses_both_quotes() -> None:
-    with pytest.raises(ExportError, match="MIXED .*--env-file"):
+    with pytest.raises(ExportError, match=r"MIXED .*--env-file"):
         quoting.supervisor_env_value("MIXED", "it's \"both\"")
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from export_fixtures import fixed_app
 
-from honcho_uv.procfile.formation import resolve_formation
 from honcho_uv.errors import ExportError, InvalidOption
 from honcho_uv.export import build_context, export, get_exporter, plan_export
 from honcho_uv.export.base import ExportFile, marker
+from honcho_uv.procfile.formation import resolve_formation
+from tests.kit.export_app import fixed_app
 
 
 def ctx_for(fmt: str, out: Path, counts: dict[str, int], **options: object):  # type: ignore[no-untyped-def]
@@ -84,10 +84,10 @@ def test_alias_and_entry_point_names() -> None:
 
 
 def test_supervisord_refuses_uncarryable_value_without_env_file(tmp_path: Path) -> None:
-    from export_fixtures import ENV, MIXED
+    from tests.kit.export_app import ENV, MIXED
 
     app = fixed_app(env=ENV + MIXED)
     ctx = build_context(app, "supervisord", tmp_path, {"web": 1}, app_name="t")
-    with pytest.raises(ExportError, match="MIXED.*--env-file"):
+    with pytest.raises(ExportError, match=r"MIXED.*--env-file"):
         export(ctx)
     assert not any(tmp_path.iterdir())

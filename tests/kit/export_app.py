@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from honcho_uv.procfile.app import App, load_app
-from honcho_uv.procfile.dotenv import parse_env_text
-from honcho_uv.procfile.formation import resolve_formation
 from honcho_uv.export import ExportContext, build_context, export, get_exporter
 from honcho_uv.export.base import ExportFile
 from honcho_uv.procfile import parse_procfile
+from honcho_uv.procfile.app import App, load_app
+from honcho_uv.procfile.dotenv import parse_env_text
+from honcho_uv.procfile.formation import resolve_formation
+
+__all__ = ["DUMP_SCRIPT", "ENV", "EXPECTED_ENV", "MIXED", "MIXED_VALUE", "PROCFILE", "export_live", "fixed_app",
+           "golden_context", "live_app", "read_dumps", "render"]
 
 PROCFILE = """\
 web: python3 -m http.server $PORT
@@ -101,3 +105,11 @@ def export_live(root: Path, fmt: str, location: Path, **options: object) -> Expo
     ctx = build_context(app, fmt, location, counts, **options)  # type: ignore[arg-type]
     export(ctx)
     return ctx
+
+
+def read_dumps(out: Path, names: list[str]) -> dict[str, dict[str, str]] | None:
+    """The env each process dumped (OUT/<PS>.json), once every one of *names* has."""
+    paths = [out / f"{name}.json" for name in names]
+    if not all(p.exists() for p in paths):
+        return None
+    return {name: json.loads(p.read_text()) for name, p in zip(names, paths, strict=True)}

@@ -1,4 +1,4 @@
-"""Helpers for the core tests: event and output recorders, a started Manager."""
+"""Recorders of what a Manager publishes: every event, and output bytes per instance."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import collections
 from typing import Any
 
 from honcho_uv import Manager
+
+__all__ = ["EventLog", "Output"]
 
 
 class EventLog:
@@ -19,14 +21,16 @@ class EventLog:
         self.items.append((event, msg))
 
     def named(self, event: str, name: str | None = None) -> list[dict[str, Any]]:
+        """The messages of *event* (for template *name* only, if given)."""
         return [m for e, m in self.items if e == event and (name is None or m.get("name") == name)]
 
     def names(self, prefix: str = "") -> list[str]:
+        """The event names in order (not the ``proc.<name>.*`` copies), starting with *prefix*."""
         return [e for e, _ in self.items if not e.startswith("proc.") and e.startswith(prefix)]
 
 
 class Output:
-    """Collects output bytes per (instance, label) through Manager.monitor_io('.', '.')."""
+    """Collects output bytes per (instance, label) through ``Manager.monitor_io(name, label)``."""
 
     def __init__(self, manager: Manager, name: str = ".", label: str = ".") -> None:
         self.data: dict[tuple[str, str], bytearray] = collections.defaultdict(bytearray)
