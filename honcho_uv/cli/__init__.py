@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from honcho_uv._version import __version__
-from honcho_uv.cli.exits import fail
+from honcho_uv.cli.exits import fail, usage_line
 from honcho_uv.cli.options import global_options, globals_of
 from honcho_uv.errors import EnvFileError, HuError, ProcfileError
 
@@ -104,8 +104,20 @@ def check_command(ctx: click.Context, /, **params: Any) -> None:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. A mistake on the command line is one line naming the command and
+    the flag (``hu: start: no such option '-v' (see 'hu start --help')``) and exit 2."""
     try:
-        cli.main(prog_name="hu")
-    except KeyboardInterrupt:
+        code = cli.main(prog_name="hu", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # `hu` alone: the help, as git does
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        click.echo(usage_line(exc), err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"hu: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.Abort):
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+

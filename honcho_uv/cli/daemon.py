@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from honcho_uv.cli.exits import fail
+from honcho_uv.cli.exits import fail, usage_line
 from honcho_uv.cli.loop import run_loop
 from honcho_uv.daemon.gafferd import Daemon, DaemonOptions
 from honcho_uv.errors import ConfigError, HuError, InvalidOption
@@ -80,6 +80,9 @@ def gafferd_main() -> None:
     try:
         daemon_command.main(prog_name="gafferd", standalone_mode=False)
     except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        click.echo(usage_line(exc), err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

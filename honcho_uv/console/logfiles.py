@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from honcho_uv.errors import InvalidOption
+from honcho_uv.models.sizes import parse_size
 
 __all__ = ["DEFAULT_KEEP", "DEFAULT_MAX_SIZE", "LogFiles", "parse_size", "prepare_log_dir"]
 
@@ -35,25 +35,6 @@ DEFAULT_MAX_SIZE = 10 << 20
 DEFAULT_KEEP = 5
 HIGH_WATER_BYTES = 4 << 20
 LOW_WATER_BYTES = 1 << 20
-_SIZE_RE = re.compile(r"\A\s*(\d+)\s*([kKmMgG]?)[bB]?\s*\Z")
-
-
-def parse_size(text: str | int, option: str = "--log-max-size") -> int:
-    """``"10M"`` -> 10485760 (k, M and G are powers of 1024; a bare number is bytes).
-
-    Raises:
-        InvalidOption: not a size, or below 1 KiB.
-    """
-    if isinstance(text, int) and not isinstance(text, bool):
-        size = text
-    else:
-        match = _SIZE_RE.match(str(text))
-        if match is None:
-            raise InvalidOption(option, f"expected a size like 512k, 10M or 1G, got {str(text)[:20]!r}")
-        size = int(match.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[match.group(2).lower()]
-    if size < 1024:
-        raise InvalidOption(option, f"must be at least 1k, got {text!r}")
-    return size
 
 
 def prepare_log_dir(path: str | Path, option: str = "--log-dir") -> Path:

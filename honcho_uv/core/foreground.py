@@ -4,7 +4,7 @@ An :class:`~honcho_uv.core.hooks.ExitPolicy` that embedders can use too.
 
 DESIGN.md "Foreground lifecycle": the first unexpected exit stops the rest and its code
 becomes hu's (128+n for a signal death); a oneshot's exit 0 is success, not an unexpected
-exit; an instance whose ready probe failed counts as exited; a template whose dependencies
+exit; an instance whose ready probe failed counts as exited (code 1 when hu stopped it); a template whose dependencies
 cannot be met stops everything (exit 1), and :attr:`Foreground.failure` says why;
 ``--can-die`` types may exit alone; ``--restart``
 types restart under the flapping policy and count as exited once FATAL; when nothing is left
@@ -57,7 +57,11 @@ class Foreground:
     def __call__(self, process: Any, status: ExitStatus, outcome: str) -> None:
         if outcome in ("restart", "backoff", "succeeded"):
             return
-        code = status.returncode or 1 if process.failure else status.returncode
+        code = status.returncode
+        if process.failure:  # it never became ready
+            # hu stopped it (its probe timed out): exit 1, as for an unmet dependency; the 143
+            # of hu's own SIGTERM would say nothing. It exited by itself: its code (1 for a 0).
+            code = 1 if process.requested_stop else code or 1
         if self.first_unexpected is None:
             self.first_unexpected = code
         if outcome == "exited" and ("all" in self.can_die or process.template.name in self.can_die):

@@ -10,8 +10,8 @@ key; ``[env:NAME]`` sections adding variables to that process.
 Parsing guarantees: ``delimiters=("=",)``, no interpolation and case-preserving keys, so
 ``%``, ``$``, ``:`` and case in keys and values reach the process exactly as written. Every
 error is a :class:`ConfigError` naming the file, the section and the key.
-Defaults differ from the embedding API: ``restart = always``, ``os_env = true``,
-``redirect_output = stdout, stderr`` (so ``/logs`` and the output streams have something).
+One default differs from the embedding API: ``redirect_output = stdout, stderr`` (so ``/logs``
+and the output streams have something), as for ``POST /processes``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from honcho_uv.console.logfiles import DEFAULT_KEEP, DEFAULT_MAX_SIZE, parse_size
 from honcho_uv.core.deps import check_graph
 from honcho_uv.errors import ConfigError, HuError, InvalidOption
 from honcho_uv.models import ProcessTemplate, validate_name
@@ -31,7 +32,7 @@ _BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": 
 _STRINGS = ("cmd", "args", "uid", "gid", "cwd", "restart", "stop_signal", "redirect_output", "ready", "health",
             "depends_on")
 _BOOLS = ("shell", "os_env", "redirect_input", "detach", "start", "oneshot")
-_INTS = ("numprocesses", "port", "port_index", "priority", "health_failures", "log_keep")
+_INTS = ("numprocesses", "port", "port_index", "priority", "health_failures")
 _FLOATS = ("graceful_timeout", "ready_timeout", "health_interval")
 _DEFAULTS: dict[str, Any] = {"restart": "always", "os_env": True, "redirect_output": ("stdout", "stderr")}
 
@@ -50,8 +51,8 @@ class DaemonConfig:
     loglevel: str | None = None
     logfile: str | None = None
     log_dir: str | None = None  # instances' output files (console/logfiles.py), relative to the ini
-    log_max_size: str | None = None
-    log_keep: int | None = None
+    log_max_size: int = DEFAULT_MAX_SIZE  # bytes, checked at load
+    log_keep: int = DEFAULT_KEEP
     processes: dict[str, TemplateSpec] = field(default_factory=dict)  # in priority, then file order
 
 
@@ -141,6 +142,22 @@ def _process(parser: configparser.ConfigParser, section: str, source: str) -> Te
     return TemplateSpec(template, start)
 
 
+def _log_rotation(config: DaemonConfig, section: configparser.SectionProxy, where: str) -> None:
+    """``log_max_size`` and ``log_keep`` of *section* into *config*, checked now so a bad value
+    is a ConfigError naming the file and key, not a failure at start."""
+    try:
+        if section.get("log_max_size", "").strip():
+            config.log_max_size = parse_size(section["log_max_size"].strip(), "log_max_size")
+        if section.get("log_keep", "").strip():
+            config.log_keep = int(section["log_keep"])
+    except InvalidOption as exc:
+        raise ConfigError(f"{where} {exc}") from None
+    except ValueError:
+        raise ConfigError(f"{where} log_keep: must be a whole number, got {section['log_keep'].strip()!r}") from None
+    if config.log_keep < 0:
+        raise ConfigError(f"{where} log_keep: must be >= 0, got {config.log_keep}")
+
+
 def load_config(path: str | Path) -> DaemonConfig:
     """Read *path* (and its includes).
 
@@ -165,9 +182,7 @@ def load_config(path: str | Path) -> DaemonConfig:
         config.logfile = g.get("logfile") or g.get("error_log") or None
         if g.get("log_dir"):
             config.log_dir = str(Path(source).parent / g["log_dir"])
-        config.log_max_size = g.get("log_max_size") or None
-        if g.get("log_keep"):
-            config.log_keep = int(_value(f"{source}: [gaffer]", "log_keep", g["log_keep"]))
+        _log_rotation(config, g, f"{source}: [gaffer]")
     specs = [_process(parser, s, source) for s in parser.sections() if s.startswith(("process:", "job:"))]
     for spec in sorted(specs, key=lambda s: s.template.priority):  # stable: file order within a priority
         if spec.template.name in config.processes:

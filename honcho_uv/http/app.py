@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -109,6 +110,8 @@ class HttpHandler:
         logs: the :class:`LogBuffer` serving ``/logs``; default: one is created and started
             with the handler.
         limits: connection cap and timeouts (:class:`~honcho_uv.http.limits.Limits`).
+        log_dir: where the instances' log files are (``[gaffer] log_dir``): ``/logs`` of one
+            instance reads them for the lines its ring buffer has dropped.
 
     Raises:
         ConfigError: a malformed bind, or the remote policy is not met (at construction).
@@ -117,7 +120,7 @@ class HttpHandler:
     def __init__(self, binds: Iterable[str | Bind] = (), *, listeners: Iterable[Listener] = (),
                  token: str | None = None, allow_remote: bool = False, allow_exec: bool | None = None,
                  on_quit: Callable[[], Any] | None = None, logs: LogBuffer | None = None,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, log_dir: Path | None = None):
         # Invariant: _listeners holds the sockets we serve (and close); binds those to make at start.
         self._listeners: list[Listener] = list(listeners)
         self.binds = [b if isinstance(b, Bind) else parse_bind(b) for b in binds]
@@ -130,6 +133,7 @@ class HttpHandler:
         self.on_quit = on_quit
         self.logs = logs
         self._own_logs = logs is None
+        self._log_dir = log_dir  # instances' log files: /logs reads them for lines the ring dropped
         self.addresses: list[str] = []
         self._runner: web.AppRunner | None = None
         self.limits = limits or Limits()
@@ -148,7 +152,7 @@ class HttpHandler:
             raise StateError("HttpHandler already started")
         self.manager = manager
         if self._own_logs:
-            self.logs = LogBuffer()
+            self.logs = LogBuffer(log_dir=self._log_dir)
             self.logs.start(loop, manager)
         try:
             for bind in self.binds:

@@ -19,11 +19,11 @@ from honcho_uv.http.context import ctx
 from honcho_uv.http.limits import read_body
 from honcho_uv.http.streams import serve_feed
 from honcho_uv.http.wire import MAX_BODY_BYTES, instance_name, int_id, ok, read_json, template_name
+from honcho_uv.models.sizes import MAX_LOG_LINES
 
 __all__ = ["routes"]
 
 _TOPIC_PART = re.compile(r"\A[A-Za-z0-9_-]+\Z")
-MAX_LOG_LINES = 10000
 
 
 async def watch(request: web.Request) -> web.StreamResponse:

@@ -21,6 +21,7 @@ from honcho_uv.core.deps import CONDITIONS, find_cycle
 from honcho_uv.errors import ConfigError, InvalidOption
 from honcho_uv.models import RESTART_POLICIES, parse_signal
 from honcho_uv.models.probes import Probe, parse_probe
+from honcho_uv.models.sizes import parse_size
 from honcho_uv.procfile.parse import Procfile
 
 __all__ = ["CONFIG_NAME", "RELEASE", "HuConfig", "ProcessConfig", "StartConfig", "dependency_graph", "load_config"]
@@ -58,7 +59,7 @@ class StartConfig:
     formation: str | None = None
     port: int | None = None
     log_dir: str | None = None
-    log_max_size: str | None = None
+    log_max_size: int | None = None  # bytes
     log_keep: int | None = None
     tty: str | None = None
     watch: bool | None = None
@@ -156,7 +157,7 @@ _START_KEYS: dict[str, Callable[[Any, str], Any]] = {
     "formation": _text,
     "port": lambda v, w: _count(v, w, 1),
     "log_dir": _text,
-    "log_max_size": lambda v, w: str(v) if isinstance(v, (int, str)) and not isinstance(v, bool) else _text(v, w),
+    "log_max_size": lambda v, w: parse_size(v if isinstance(v, (int, str)) else repr(v), w),
     "log_keep": _count,
     "tty": lambda v, w: _choice(v, w, TTY_MODES),
     "watch": _flag,

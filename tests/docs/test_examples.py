@@ -66,28 +66,7 @@ PYTHON_TIMEOUT_S = 30.0
 
 #: (doc, first line of the block) -> ("skip" | "xfail", reason). Blocks of docs that are not
 #: this runner's to edit: each needs a ``.. no-test:`` marker or a fix in its doc.
-PENDING: dict[tuple[str, str], tuple[str, str]] = {
-    ("benchmarks.rst", "$ python bench/bench.py                      # full size, 3 repetitions (about 3 minutes)"):
-        ("skip", "runs for minutes: needs `.. no-test: runs for minutes` in docs/benchmarks.rst"),
-    ("benchmarks.rst", "$ PYTHONPATH=. python bench/api.py                          # latency + fan-out, 3 reps (about 1.5 min)"):
-        ("skip", "runs for minutes: needs `.. no-test: runs for minutes` in docs/benchmarks.rst"),
-    ("cli.rst", "$ ulimit -n 256; hu start -c p=100"):
-        ("xfail", "needs a Procfile with a type `p` (a `# Procfile` file block before it)"),
-    ("cli.rst", "$ hu start -D --log-dir log --log-max-size 1k --log-keep 2"):
-        ("xfail", "shows rotated files of an app that prints `request N` (the example app does not) and "
-                  "`ls -l` owners and dates; it leaves hu running, so the next blocks find it (no `hu down`)"),
-    ("cli.rst", "$ hu start -D -p 7700"):
-        ("xfail", "needs an app whose web.1 exits before it is ready; and the hu of the block before still runs"),
-    ("cli.rst", "$ hu start -D && pytest -q test_smoke.py; hu down"):
-        ("xfail", "needs the test_smoke.py it runs; and the hu of an earlier block still runs"),
-    ("cli.rst", "$ hu logs web"):
-        ("xfail", "needs a running hu (the block before ends with `hu down`) of an app with an http ready probe"),
-    ("cli.rst", "$ hu wait web --timeout 5"):
-        ("xfail", "needs a running hu with the types `slow` and `once`"),
-    ("gafferd.rst", "$ hu daemon etc/gafferd.ini &"):
-        ("xfail", "etc/gafferd.ini is never created (the ini block has no `# etc/gafferd.ini` header) "
-                  "and `ls -l` shows the machine's user and dates"),
-}
+PENDING: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 def _params() -> list[object]:
