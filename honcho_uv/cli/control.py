@@ -9,22 +9,21 @@ through :class:`honcho_uv.http.client.Client`; errors are one line and a non-zer
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from honcho_uv.cli.detach import wait_for_lock
-from honcho_uv.cli.loop import run_loop
 from honcho_uv.cli.options import globals_of
 from honcho_uv.cli.tables import bytes_, duration, log_line, parse_duration, ps_rows, stats_table, table, yes_no
 from honcho_uv.errors import ControlError, InvalidOption, NotRunning, UnknownProcess
 from honcho_uv.http.client import Client
 from honcho_uv.models import split_instance_name, validate_name
+from honcho_uv.models.sizes import MAX_LOG_LINES
 from honcho_uv.rundir import AppLock, socket_path
 
 __all__ = [
@@ -68,24 +67,13 @@ def _client(ctx: click.Context, /, params: dict[str, Any]) -> Client:
     return Client(socket_path=path, token=token)
 
 
-def _run(ctx: click.Context, params: dict[str, Any],
-         body: Callable[[Client], Coroutine[Any, Any, int | None]]) -> None:
+def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], int | None]) -> None:
     client = _client(ctx, params)
-
-    async def go() -> int | None:
-        async with client:
-            return await body(client)
-
     try:
-        code = run_loop(go())
+        code = body(client)
     except KeyboardInterrupt:
         code = 0  # Ctrl-C ends a follow (-f) or a live view: that is success
     ctx.exit(code or 0)
-
-
-
-
-
 
 
 @click.command("ps")
@@ -93,11 +81,12 @@ def _run(ctx: click.Context, params: dict[str, Any],
 @control_options
 @click.pass_context
 def ps_command(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
-    """List the processes: name, state, pid, uptime, restarts, CPU, memory."""
+    """List the processes: name, state, ready (yes, no, or - without a probe), pid, uptime,
+    restarts, CPU, memory."""
 
-    async def body(client: Client) -> int:
-        processes = (await client.call("GET", "/processes"))["processes"]
-        stats = {s["pid"]: s for t in (await client.call("GET", "/stats"))["stats"] for s in t["stats"]}
+    def body(client: Client) -> int:
+        processes = (client.call("GET", "/processes"))["processes"]
+        stats = {s["pid"]: s for t in (client.call("GET", "/stats"))["stats"] for s in t["stats"]}
         rows = ps_rows(processes, stats)
         if as_json:
             click.echo(json.dumps(rows, indent=2))
@@ -120,13 +109,13 @@ def _action_command(cmd_name: str, action: str, verb: str, doc: str, *, instance
         for name in names:
             split_instance_name(name) if instance else validate_name(name)
 
-        async def body(client: Client) -> int:
+        def body(client: Client) -> int:
             targets = list(names)
             if not targets:
-                targets = [p["name"] for p in (await client.call("GET", "/processes"))["processes"]
+                targets = [p["name"] for p in (client.call("GET", "/processes"))["processes"]
                            if p["state"] != "STOPPED"]
             for name in targets:
-                await client.call("POST", f"/processes/{name}/{action}")
+                client.call("POST", f"/processes/{name}/{action}")
                 click.echo(f"{verb} {name}")
             return 0
 
@@ -158,10 +147,10 @@ def scale_command(ctx: click.Context, /, counts: tuple[str, ...], **params: Any)
             raise InvalidOption("scale", f"expected NAME=N, NAME=+N or NAME=-N, got {item!r}")
         wanted.append((validate_name(name.strip()), n))
 
-    async def body(client: Client) -> int:
+    def body(client: Client) -> int:
         for name, n in wanted:
             count = n if n[0] in "+-" else int(n.lstrip("="))
-            result = await client.call("POST", f"/processes/{name}/_scale", {"n": count})
+            result = client.call("POST", f"/processes/{name}/_scale", {"n": count})
             click.echo(f"{name}: {result['numprocesses']}")
         return 0
 
@@ -172,7 +161,8 @@ def scale_command(ctx: click.Context, /, counts: tuple[str, ...], **params: Any)
 @click.command("logs")
 @click.argument("name", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("-n", "--lines", default=100, show_default=True, type=int, help="How many recent lines.")
+@click.option("-n", "--lines", default=100, show_default=True, type=click.IntRange(0, MAX_LOG_LINES),
+              help=f"How many recent lines (at most {MAX_LOG_LINES}; the log files have the rest).")
 @click.option("--since", default=None, metavar="DURATION", help="Only lines of the last DURATION (30s, 5m, 2h, 1d).")
 @control_options
 @click.pass_context
@@ -187,17 +177,17 @@ def logs_command(ctx: click.Context, /, name: str | None, follow: bool, lines: i
     if since is not None:
         query["since"] = f"{parse_duration(since, '--since'):g}"
 
-    async def body(client: Client) -> int:
+    def body(client: Client) -> int:
         # Names padded to the widest, as on the console.
-        names = [i["name"] for p in (await client.call("GET", "/processes"))["processes"] for i in p["instances"]]
+        names = [i["name"] for p in (client.call("GET", "/processes"))["processes"] for i in p["instances"]]
         if not follow:
-            got = (await client.call("GET", path, params=query))["lines"]
+            got = (client.call("GET", path, params=query))["lines"]
             width = max([6, *map(len, names), *(len(line["name"]) for line in got)])
             for line in got:
                 click.echo(log_line(line, width))
             return 0
         width = max([6, *map(len, names)])
-        async for line in client.stream(path, params={**query, "follow": "1"}):
+        for line in client.stream(path, params={**query, "follow": "1"}):
             width = max(width, len(line["name"]))
             click.echo(log_line(line, width))
         return 0
@@ -219,32 +209,20 @@ def stats_command(ctx: click.Context, /, name: str | None, once: bool, **params:
         validate_name(name)
     once = once or not sys.stdout.isatty()
 
-    async def body(client: Client) -> int:
+    def body(client: Client) -> int:
         if once:
             if name:
-                samples = (await client.call("GET", f"/stats/{name}"))["stats"]
+                samples = (client.call("GET", f"/stats/{name}"))["stats"]
             else:
-                samples = [s for t in (await client.call("GET", "/stats"))["stats"] for s in t["stats"]]
+                samples = [s for t in (client.call("GET", "/stats"))["stats"] for s in t["stats"]]
             click.echo(stats_table(samples))
             return 0
-        names = [name] if name else [p["name"] for p in (await client.call("GET", "/processes"))["processes"]]
-        latest: dict[str, dict[str, Any]] = {}
-
-        async def pump(n: str) -> None:
-            async for sample in client.stream(f"/stats/{n}/stream"):
-                latest[sample["name"]] = sample
-
-        pumps = [asyncio.ensure_future(pump(n)) for n in names]
-        try:
-            while not all(p.done() for p in pumps):
-                click.echo("\x1b[H\x1b[2J" + stats_table(list(latest.values())))
-                await asyncio.sleep(1.0)
-        finally:
-            for p in pumps:
-                p.cancel()
-            # Collect the pumps' ends (their cancellation included) without swallowing ours.
-            await asyncio.gather(*pumps, return_exceptions=True)
-        return 0
+        path = f"/stats/{name}" if name else "/stats"
+        while True:  # a live view: redrawn once a second, as top does
+            reply = client.call("GET", path)["stats"]
+            samples = reply if name else [s for t in reply for s in t["stats"]]
+            click.echo("\x1b[H\x1b[2J" + stats_table(samples))
+            time.sleep(1.0)
 
     _run(ctx, params, body)
 
@@ -259,12 +237,12 @@ def send_command(ctx: click.Context, /, name: str, text: str, no_newline: bool, 
     """Write TEXT to the stdin of instance NAME.N (it needs redirect_input)."""
     type_name, number = split_instance_name(name)
 
-    async def body(client: Client) -> int:
-        pids = (await client.call("GET", f"/processes/{type_name}/pids"))["processes"]
+    def body(client: Client) -> int:
+        pids = (client.call("GET", f"/processes/{type_name}/pids"))["processes"]
         target = [p for p in pids if number is None or p["number"] == number]
         if not target:
             raise UnknownProcess(f"{name} is not running")
-        await client.call("POST", f"/streams/{target[0]['id']}/stdin", {"data": text if no_newline else text + "\n"})
+        client.call("POST", f"/streams/{target[0]['id']}/stdin", {"data": text if no_newline else text + "\n"})
         return 0
 
     _run(ctx, params, body)
@@ -279,8 +257,8 @@ def signal_command(ctx: click.Context, /, name: str, sig: str, **params: Any) ->
     """Send SIGNAL (TERM INT HUP USR1 USR2 QUIT KILL CONT STOP WINCH) to NAME or NAME.N."""
     split_instance_name(name)
 
-    async def body(client: Client) -> int:
-        result = await client.call("POST", f"/processes/{name}/_signal", {"signal": sig})
+    def body(client: Client) -> int:
+        result = client.call("POST", f"/processes/{name}/_signal", {"signal": sig})
         click.echo(f"{result['signal']} sent to {name} ({result['signalled']} process(es))")
         return 0
 
@@ -304,9 +282,9 @@ def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, 
     if timeout < 0:
         raise InvalidOption("--timeout", "must be >= 0")
 
-    async def body(client: Client) -> int:
+    def body(client: Client) -> int:
         query = {"timeout": f"{timeout:g}", "names": ",".join(names)}
-        result = await client.call("GET", "/wait", params=query, timeout=timeout + CALL_MARGIN_S)
+        result = client.call("GET", "/wait", params=query, timeout=timeout + CALL_MARGIN_S)
         if result["failed"]:
             for name, why in result["failed"].items():
                 click.echo(f"hu: {name} failed: {why}", err=True)
@@ -327,16 +305,27 @@ def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, 
 def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
     """Stop the hu running in this app root (started with -D or not); return once every
     process is gone (exit 0)."""
-    lock = AppLock(Path(params["app_root"] or ".").resolve()).path
+    # Only a hu of this app root holds its lock; one behind --socket or --url may be another.
+    lock = None if params["socket_"] or params["url"] else AppLock(Path(params["app_root"] or ".").resolve()).path
 
-    async def body(client: Client) -> int:
+    from honcho_uv.cli.detach import wait_for_lock  # here: only hu down needs it
+
+    def body(client: Client) -> int:
+        deadline = time.monotonic() + timeout
         try:
-            await client.call("POST", "/_quit")
+            # The server ends its streams when it closes, after every process has exited.
+            events = client.stream("/watch", timeout=timeout)
+            client.call("POST", "/_quit")
         except NotRunning:
             click.echo("hu: nothing is running here", err=True)
             return 0
-        # hu lets go of its lock only once every process has exited.
-        if not await asyncio.to_thread(wait_for_lock, lock, timeout):
+        try:
+            for _ in events:
+                pass
+        except TimeoutError:
+            raise ControlError(f"hu did not stop within {timeout:g}s") from None
+        # A hu start of this app root lets go of its lock only once it exits.
+        if lock is not None and not wait_for_lock(lock, max(0.0, deadline - time.monotonic())):
             raise ControlError(f"hu did not stop within {timeout:g}s")
         return 0
 
@@ -349,8 +338,8 @@ def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
 def quit_command(ctx: click.Context, /, **params: Any) -> None:
     """Stop every process and the running hu (it exits 0)."""
 
-    async def body(client: Client) -> int:
-        await client.call("POST", "/_quit")
+    def body(client: Client) -> int:
+        client.call("POST", "/_quit")
         return 0
 
     _run(ctx, params, body)

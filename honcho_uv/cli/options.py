@@ -16,14 +16,19 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from honcho_uv import models
 from honcho_uv.errors import InvalidOption
-from honcho_uv.models import Probe, parse_probe
-from honcho_uv.procfile.app import App, env_problems, load_app
-from honcho_uv.procfile.formation import check_type_names
+
+if TYPE_CHECKING:
+    from honcho_uv.models import Probe
+    from honcho_uv.procfile.app import App
+
+# The Procfile, env and hu.toml readers are imported by the methods that use them: the control
+# commands (`hu ps`) share these options and must not pay for them.
 
 __all__ = ["GlobalOptions", "global_options", "globals_of", "parse_ready", "split_names", "want_colour"]
 
@@ -72,6 +77,9 @@ class GlobalOptions:
         Raises:
             InvalidOption: an unknown type, naming its flag and the known types.
         """
+        from honcho_uv.procfile.app import load_app
+        from honcho_uv.procfile.formation import check_type_names
+
         app = load_app(self.app_root, self.procfile, self.env_files, port, config=self.config)
         for flag, values in self.type_options.items():
             check_type_names(app.procfile, split_names(values), flag, allow_all=flag != "--quiet")
@@ -79,6 +87,8 @@ class GlobalOptions:
 
     def env_problems(self) -> list[str]:
         """Every problem of the env files (each bad line), for ``hu check``."""
+        from honcho_uv.procfile.app import env_problems
+
         return env_problems(self.app_root, self.env_files)
 
 
@@ -143,5 +153,5 @@ def parse_ready(specs: tuple[str, ...] | None, names: list[str]) -> dict[str, Pr
         name, eq, text = spec.partition("=")
         if not eq or name not in names:
             raise InvalidOption("--ready", f"expected NAME=PROBE for one of {', '.join(names)}, got {spec[:60]!r}")
-        out[name] = parse_probe(text, f"--ready {name}")
+        out[name] = models.parse_probe(text, f"--ready {name}")
     return out

@@ -16,6 +16,7 @@ from honcho_uv.cli.options import GlobalOptions, global_options, globals_of, par
 from honcho_uv.console.logbuffer import LogBuffer
 from honcho_uv.console.logfiles import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogFiles, parse_size, prepare_log_dir
 from honcho_uv.console.printer import Printer
+from honcho_uv.core.fdlimit import ensure_open_files
 from honcho_uv.core.foreground import Foreground
 from honcho_uv.core.manager import Manager
 from honcho_uv.core.watch import Watcher
@@ -86,12 +87,9 @@ def start_command(ctx: click.Context, /, **params: Any) -> None:
     params["ready"] = parse_ready(params["ready"], app.procfile.names)
     params["log_files"] = _log_files(app, params)
     params["watch_rules"] = _watch_rules(app, params)
-    named = [*split_names(params["quiet"]), *split_names(params["can_die"]), *split_names(params["restart"]),
-             *split_names(params["stdin"])]
-    for name in named:
-        if name != "all" and name not in app.procfile:
-            raise InvalidOption("process", f"no process type {name!r} in {app.procfile.path}")
+    # -q, --can-die, --restart and --stdin names were checked by opts.load_app, naming their flag.
     flapping = (FlappingInfo.coerce(params["flapping"]) if params["flapping"] else None) or FlappingInfo()
+    ensure_open_files(sum(counts.values()))
     params["verdict_fd"] = None
     if params["detach"]:
         if DETACH_FD_VAR not in os.environ:
@@ -115,7 +113,8 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     printer.on_broken = lambda: foreground.shutdown(141, "output closed", quiet=True)
     manager = Manager()
     foreground.attach(manager)
-    logs = LogBuffer()  # from the first line on, for `hu logs`
+    # From the first line on, for `hu logs`; it reads the log files for lines the ring dropped.
+    logs = LogBuffer(log_dir=params["log_files"][0] if params["log_files"] is not None else None)
     control = None
     verdict: asyncio.Task[None] | None = None
     applications: list[Any] = [printer, logs]
@@ -155,7 +154,8 @@ def _log_files(app: App, params: dict[str, Any]) -> tuple[Path, int, int] | None
     without a log dir. The directory is made (0700) and checked now, before anything runs."""
     defaults = app.config.start
     directory = params["log_dir"] or defaults.log_dir
-    max_size = parse_size(params["log_max_size"] or defaults.log_max_size or DEFAULT_MAX_SIZE)
+    max_size = (parse_size(params["log_max_size"]) if params["log_max_size"]
+                else defaults.log_max_size or DEFAULT_MAX_SIZE)
     keep = params["log_keep"] if params["log_keep"] is not None else defaults.log_keep
     keep = DEFAULT_KEEP if keep is None else keep
     if keep < 0:
@@ -183,7 +183,13 @@ def _watch_rules(app: App, params: dict[str, Any]) -> dict[str, tuple[list[str],
         if name not in app.procfile:
             raise InvalidOption("--watch", f"no process type {name!r} in {app.procfile.path}")
         rules[name][0].append(glob.strip())
-    return {name: rule for name, rule in rules.items() if rule[0]}
+    watched = {name: rule for name, rule in rules.items() if rule[0]}
+    if not watched:  # watching nothing would look like watching that never fires
+        config = app.config.path or "hu.toml"
+        raise InvalidOption("--watch" if given else f"{config}: start.watch",
+                            f'no process type has globs to watch: give watch = ["src/**/*.py"] under '
+                            f"[processes.NAME] in {config}, or write --watch=NAME=GLOB")
+    return watched
 
 
 def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> ControlApi | None:

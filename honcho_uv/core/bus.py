@@ -227,6 +227,18 @@ class OutputBus:
             sample.update(pid=process.id, name=process.name)
         return sample
 
+    def sample_many(self, processes: list[Process]) -> list[dict[str, Any]]:
+        """A sample of each live process of *processes*, all read in one pass; those gone are
+        left out. No identity check is needed: a live child is unreaped, so its pid is its own."""
+        alive = [p for p in processes if p.alive and p.os_pid is not None]
+        samples = self.sampler.sample_many([(p.os_pid, None) for p in alive if p.os_pid is not None])
+        out = []
+        for process, sample in zip(alive, samples, strict=True):
+            if sample is not None:
+                sample.update(pid=process.id, name=process.name)
+                out.append(sample)
+        return out
+
     def _heard(self, process: Process) -> bool:
         return bool(self._stat_processes.get(process.id) or self._stat_templates.get(process.template.name))
 

@@ -86,7 +86,8 @@ class SupervisorContext:
     detached_sessions: set[int] = field(default_factory=set)
 
 
-async def stop_all(processes: list[Process]) -> None:
-    """Stop *processes* together: every stop signal goes out in one pass, then the exits are
-    awaited together."""
-    await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
+async def stop_all(processes: list[Process], table: ProcessTable) -> None:
+    """Stop *processes* together: every stop signal goes out in one pass, with the trees taken
+    from one read of *table*, then the exits are awaited together."""
+    with table.pinned():
+        await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)

@@ -154,7 +154,9 @@ class Manager(Controller):
 
     def stats(self, name: str) -> dict[str, Any]:
         """Per-process samples of template *name* plus sums/maxima (None-safe)."""
-        samples = [s for s in (p.stats() for p in self.supervisor(name).alive()) if s is not None]
+        return self._summary(name, self.bus.sample_many(self.supervisor(name).alive()))
+
+    def _summary(self, name: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
         cpus = [s["cpu"] for s in samples if s.get("cpu") is not None]
         mems = [s["mem_info1"] for s in samples if s.get("mem_info1") is not None]
         return {"name": name, "stats": samples, "cpu": sum(cpus) if cpus else None,
@@ -167,8 +169,12 @@ class Manager(Controller):
         return target.stats() if isinstance(target, Process) else self.stats(target.name)
 
     def processes_stats(self) -> list[dict[str, Any]]:
-        """:meth:`stats` of every template."""
-        return [self.stats(name) for name in self.processes]
+        """:meth:`stats` of every template, all read in one pass."""
+        samples = self.bus.sample_many([p for name in self.processes for p in self.supervisor(name).alive()])
+        by_type: dict[str, list[dict[str, Any]]] = {name: [] for name in self.processes}
+        for sample in samples:
+            by_type[sample["name"].rpartition(".")[0]].append(sample)
+        return [self._summary(name, by_type[name]) for name in self.processes]
 
     # -- events ---------------------------------------------------------------------------
 

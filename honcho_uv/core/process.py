@@ -1,7 +1,5 @@
 """One OS process: spawn it with its pipes, read its output, write its stdin, stop it.
 
-Design note.
-
 * **Spawn** goes through the :class:`~honcho_uv.core.spawn.Spawner` it is given (``Popen`` +
   pidfd by default), in a new session; stdin is ``/dev/null`` unless ``redirect_input``.
 * **Output.** We make the pipes ourselves (``os.pipe``, enlarged to 1 MiB where allowed) and
@@ -13,8 +11,7 @@ Design note.
   pipes reached EOF, or :data:`EXIT_OUTPUT_GRACE_S` after the exit when a grandchild keeps a
   pipe open; such a pipe keeps being read until :meth:`close`.
 * **Stop** is :func:`honcho_uv.core.kill.terminate` on the child's group, the escapees of its
-  tree (one snapshot from the shared process table) and its own exit: it always awaits the
-  exit before returning, cancelled or not.
+  tree (from the shared process table) and its own exit, awaited even when cancelled.
 """
 
 from __future__ import annotations
@@ -25,7 +22,8 @@ import enum
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -68,15 +66,21 @@ class Process:
         requested_stop: set when hu asked this process to end (stop, restart, scale-down).
     """
 
+    # Slots, not a 1.6 kB attribute dict each: 5,000 instances fit in 80 MB (benchmarks.rst, Scale).
+    __slots__ = ("_child", "_connecting", "_create_time", "_done", "_exit_status", "_exited", "_grace_handle", "_now",
+                 "_on_escalate", "_pipes", "_reading", "_reaper", "_snapshot", "_spawn_settled", "_spawner", "_stdin",
+                 "_table", "bus", "env", "failure", "id", "loop", "number", "os_pid", "phase", "ready",
+                 "requested_stop", "started_at", "started_monotonic", "template")
+
     def __init__(self, loop: asyncio.AbstractEventLoop, id: int, template: ProcessTemplate, number: int,
-                 env: Mapping[str, str], *, spawner: Spawner, bus: OutputBus, table: ProcessTable,
+                 env: MutableMapping[str, str], *, spawner: Spawner, bus: OutputBus, table: ProcessTable,
                  reaper: Reaper | None = None, now: Callable[[], float] = time.monotonic,
                  on_escalate: Callable[[Process, str], None] | None = None):
         self.loop = loop
         self.id = id
         self.template = template
         self.number = number
-        self.env = dict(env)
+        self.env: ChainMap[str, str] = ChainMap({}, env)  # writes go to our layer: *env* may be shared
         self._spawner = spawner
         self.bus = bus  # where output goes, and who decides about reading it
         self._table = table
@@ -84,7 +88,7 @@ class Process:
         self._now = now
         self._on_escalate = on_escalate
         self.os_pid: int | None = None
-        self.create_time: float | None = None
+        self._create_time: float | None = None  # read on first use: see create_time
         self.started_at: float | None = None  # wall clock, for display
         self.started_monotonic: float | None = None  # on the Manager's clock
         self.requested_stop = False
@@ -133,8 +137,7 @@ class Process:
     async def spawn(self, on_started: Callable[[Process], None] | None = None) -> None:
         """Start the child. After return it runs and its pipes are being read.
 
-        *on_started(process)* is called once the pid is known, before any output can be
-        delivered (so a "started" event is published ahead of the first line).
+        *on_started(process)* is called once the pid is known, before any output is delivered.
 
         Raises:
             SpawnError: the executable, the cwd or a pipe could not be had; ``__cause__`` is the
@@ -187,7 +190,6 @@ class Process:
             self.phase = Phase.RUNNING  # SPAWNING -> RUNNING
         self.started_at = time.time()
         self.started_monotonic = self._now()
-        self.create_time = create_time(self.os_pid)
         if on_started is not None:
             on_started(self)
         # connect_*_pipe yields to the loop: the child may exit meanwhile, and its exit must
@@ -310,6 +312,14 @@ class Process:
         """The exit status, as soon as the child has exited (its output may still drain)."""
         return await asyncio.shield(self._exited)
 
+    @property
+    def create_time(self) -> float | None:
+        """The child's create time (psutil's pid identity stamp), read on first use, not at spawn
+        (a fifth of its cost): exact while :attr:`alive` (unreaped, so its pid is not reused)."""
+        if self._create_time is None and self.alive and self.os_pid is not None:
+            self._create_time = create_time(self.os_pid)
+        return self._create_time
+
     def tree_pids(self) -> list[int]:
         """The OS pids of the child and everything it started (from the shared process table)."""
         if self.os_pid is None or not self.alive:
@@ -365,8 +375,6 @@ class Process:
             transport.close()
         self._pipes.clear()
         self._report_done()
-
-    # -- stats and description -----------------------------------------------------------
 
     def monitor(self, listener: Callable[[str, dict[str, Any]], Any]) -> None:
         """Call ``listener("stat", msg)`` every 0.1 s with this process's stats."""

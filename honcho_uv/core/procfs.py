@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 
 import psutil
@@ -88,15 +88,32 @@ class ProcessTable:
         self.max_age = max_age
         self.reads = 0
         self._view: TableView | None = None
+        # While a stop wave runs (:meth:`pinned`), every non-fresh view is this one, however old.
+        self._pinned: TableView | None = None
 
     def view(self, fresh: bool = False) -> TableView:
-        """A view of the table: the current one if younger than ``max_age`` (unless *fresh*)."""
+        """A view of the table: the pinned one during a stop wave, else the current one if
+        younger than ``max_age``; *fresh* always reads the table again."""
+        if not fresh and self._pinned is not None:
+            return self._pinned
         now = time.monotonic()
         if not fresh and self._view is not None and now - self._view.taken < self.max_age:
             return self._view
         self.reads += 1
         self._view = TableView(_read_table(), now)
         return self._view
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[TableView]:
+        """One read of the table for a whole stop wave: the snapshots of the N processes it
+        stops all come from it, so the wave costs one pass over ``/proc`` however long it takes
+        to signal them all (an age limit would read the table again every ``max_age``)."""
+        outer = self._pinned
+        self._pinned = outer or self.view(fresh=True)
+        try:
+            yield self._pinned
+        finally:
+            self._pinned = outer
 
     def snapshot(self, leader: int, fresh: bool = False) -> list[psutil.Process]:
         """The leader's tree (:meth:`TableView.tree_pids`) as identity-bound ``psutil.Process``

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from honcho_uv.core import kill
-from honcho_uv.core.context import SpawnTracker, SupervisorContext
+from honcho_uv.core.context import SpawnTracker, SupervisorContext, stop_all
 from honcho_uv.core.deps import stop_waves
 from honcho_uv.core.gate import DependencyGate
 from honcho_uv.core.reaper import Reaper, reap_adopted_zombies
@@ -119,7 +119,7 @@ class Runtime:
         graph = {name: sup.template.depends_on for name, sup in supervisors.items()}
         for wave in stop_waves(graph, list(supervisors)):
             processes = [p for name in wave for p in supervisors[name].instances.values()]
-            await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
+            await stop_all(processes, self.table)  # one pass over /proc for the whole wave
         await asyncio.gather(*(p.stop() for p in list(self.running.values())), return_exceptions=True)
         await self._kill_adopted()
 

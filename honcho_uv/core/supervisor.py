@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import ChainMap
 from typing import TYPE_CHECKING, Any
 
 from honcho_uv.core.context import SupervisorContext, stop_all
@@ -153,7 +154,7 @@ class Supervisor:
         self.ctx.publish("stop", self.name)
 
         async def stop() -> None:
-            await stop_all(list(self.instances.values()))
+            await stop_all(list(self.instances.values()), self.ctx.table)
             if self.stopped and self.state is ProcessState.STOPPING:
                 self.set_state(ProcessState.STOPPED)  # STOPPING -> STOPPED
 
@@ -170,7 +171,7 @@ class Supervisor:
         to it must not count as unexpected (and be restarted or reach the exit hook)."""
         for process in processes:
             process.requested_stop = True
-        return self.ctx.own(stop_all(processes))
+        return self.ctx.own(stop_all(processes, self.ctx.table))
 
     def restart(self, numbers: list[int] | None = None) -> asyncio.Task[Any]:
         """Restart every instance (*numbers* None) or those numbers: each keeps its number and
@@ -252,8 +253,9 @@ class Supervisor:
             self.request_stop(surplus)
         if not self.deps_clear and not self._dependencies_clear():
             return
+        base = self.base_env()
         for number in self.numbers_to_run():
-            self.spawn(number)
+            self.spawn(number, base)
 
     def _dependencies_clear(self) -> bool:
         """Ask the gate; WAITING (and say on what) until every dependency condition holds."""
@@ -287,22 +289,26 @@ class Supervisor:
         self.ctx.report_failure(self.name, reason)
         self.ctx.gate.changed()
 
-    def env_for(self, number: int) -> dict[str, str]:
-        """The child env of instance *number*: OS env (if ``os_env``), the template's env,
-        then PORT/PS/HU_PROCESS_NAME computed now (so scaling and restarts get them right)."""
+    def env_for(self, number: int, base: dict[str, str] | None = None) -> ChainMap[str, str]:
+        """The child env of instance *number*: PORT/PS/HU_PROCESS_NAME computed now (so scaling
+        and restarts get them right) over *base* (default: :meth:`base_env` now)."""
         template = self.template
-        env = dict(os.environ) if template.os_env else {}
-        env.update(template.env)
         port = None if template.port is None else instance_port(template.port, template.port_index, number)
-        env.update(instance_env(template.name, number, port))
+        return ChainMap(instance_env(template.name, number, port), self.base_env() if base is None else base)
+
+    def base_env(self) -> dict[str, str]:
+        """The OS env (if ``os_env``), then the template's: one dict a spawn wave shares (not
+        a copy per instance: os.environ makes new strings on every read)."""
+        env = dict(os.environ) if self.template.os_env else {}
+        env.update(self.template.env)
         return env
 
-    def spawn(self, number: int) -> None:
+    def spawn(self, number: int, base: dict[str, str] | None = None) -> None:
         ctx = self.ctx
         if self.template.detach:
-            ctx.own(launch_detached(ctx, self.template, number, self.env_for(number)))
+            ctx.own(launch_detached(ctx, self.template, number, dict(self.env_for(number, base))))
             return
-        process = Process(ctx.loop, ctx.next_id(), self.template, number, self.env_for(number),
+        process = Process(ctx.loop, ctx.next_id(), self.template, number, self.env_for(number, base),
                           spawner=ctx.spawner, bus=ctx.bus, table=ctx.table, reaper=ctx.reaper,
                           now=ctx.clock.now, on_escalate=self._escalated)
         if (self.template.ready is not None and self.template.ready.kind not in ("started", "alive")) \

@@ -32,10 +32,12 @@ import dataclasses
 import logging
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from honcho_uv.console.logfiles import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogFiles, parse_size, prepare_log_dir
+from honcho_uv.console.logfiles import LogFiles, prepare_log_dir
 from honcho_uv.console.messages import describe_event
+from honcho_uv.core.fdlimit import ensure_open_files
 from honcho_uv.core.manager import Manager
 from honcho_uv.core.process import Process
 from honcho_uv.daemon.config import DaemonConfig, load_config
@@ -90,9 +92,11 @@ class Daemon:
     async def run(self) -> int:
         """Serve until stopped; returns the exit code (0)."""
         loop = asyncio.get_running_loop()
+        ensure_open_files(sum(s.template.numprocesses for s in self.config.processes.values() if s.start))
         manager = self.manager = Manager()
         self.http = HttpHandler(self.binds, token=self.options.token, allow_remote=self.options.allow_remote,
-                                allow_exec=self.options.allow_exec, on_quit=manager.stop)
+                                allow_exec=self.options.allow_exec, on_quit=manager.stop,
+                                log_dir=None if self.config.log_dir is None else Path(self.config.log_dir))
         if self.pidfile is not None:
             self.pidfile.create()
         try:
@@ -141,8 +145,7 @@ class Daemon:
         if config.log_dir is None:
             return []
         directory = prepare_log_dir(config.log_dir, f"{config.path}: [gaffer] log_dir")
-        return [LogFiles(directory, max_size=parse_size(config.log_max_size or DEFAULT_MAX_SIZE, "log_max_size"),
-                         keep=DEFAULT_KEEP if config.log_keep is None else config.log_keep,
+        return [LogFiles(directory, max_size=config.log_max_size, keep=config.log_keep,
                          say=lambda line: log.warning("%s", line))]
 
     def _state_changed(self, event: str, process: Process) -> None:
