@@ -14,8 +14,8 @@ spawn      ``hu start -c p=N`` on ``p: sleep 1000``: from launch until N ``sleep
 memory     RSS of the manager and its own helper processes (not the sleepers) once all N run.
 idle       CPU of the manager over the 2 s after that (percent of one core) and its wake-ups
            (context switches of every thread) per second.
-stop       SIGINT to the manager (floor: SIGTERM to each group, then reap each) until the
-           manager has exited and every sleeper is gone (a zombie counts as gone).
+stop       SIGINT to the manager (floor: SIGTERM to each group, then reap each) until every
+           sleeper is gone (a zombie counts as gone); *exit* until the manager has exited too.
 ps         warm ``hu ps`` against a running hu of two processes, after a first call; floor:
            ``python -c pass``.
 run        ``hu run true`` beside ``honcho run true``.
@@ -165,9 +165,10 @@ def run_manager(argv: list[str], n: int, cwd: Path) -> dict[str, float]:
         cpu, wakeups = _cpu_and_wakeups(manager, 2.0)
         t1 = time.perf_counter()
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
         sleepers.wait_gone(timeout=60)
         stop = time.perf_counter() - t1
+        proc.wait(timeout=120)
+        exited = time.perf_counter() - t1
     finally:
         if proc.poll() is None:  # a failed run: the sleepers are in sessions of their own
             os.killpg(proc.pid, signal.SIGKILL)
@@ -176,7 +177,7 @@ def run_manager(argv: list[str], n: int, cwd: Path) -> dict[str, float]:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
     return {"spawn_s": spawn, "rss_mb": rss / 2**20, "idle_cpu_pct": cpu, "idle_wakeups_per_s": wakeups,
-            "stop_s": stop}
+            "stop_s": stop, "exit_s": exited}
 
 
 def run_floor(n: int) -> dict[str, float]:

@@ -88,6 +88,10 @@ class Reaper:
         # reported as exited; `spawning` counts spawns whose pid is not yet in `known`.
         self._known: set[int] = set()
         self._spawning = 0
+        # The known child whose zombie the thread waits for the loop to reap (None: not
+        # waiting on one). Only its unregister wakes the thread: waking it on each of 5,000
+        # exits made it fight the loop for the GIL through a whole stop.
+        self._waiting_for: int | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._own_sid = os.getsid(0)
@@ -151,12 +155,14 @@ class Reaper:
     def register(self, pid: int) -> None:
         with self._cond:
             self._known.add(pid)
-            self._cond.notify_all()
+            if len(self._known) == 1:  # the thread may sleep for want of children
+                self._cond.notify_all()
 
     def unregister(self, pid: int) -> None:
         with self._cond:
             self._known.discard(pid)
-            self._cond.notify_all()
+            if pid == self._waiting_for:
+                self._cond.notify_all()
 
     def _run(self) -> None:
         while True:
@@ -184,7 +190,9 @@ class Reaper:
             if pid in self._known or self._spawning:
                 # The loop's child (or maybe it): wait for the loop to handle it. The timeout
                 # covers a child reaped by someone else without an unregister.
+                self._waiting_for = pid
                 self._cond.wait(timeout=0.05)
+                self._waiting_for = None
                 return
         try:
             sid = os.getsid(pid)
