@@ -95,6 +95,23 @@ class PidLock:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
+    def holder(self) -> str | None:
+        """The pid written by whoever holds the lock now (``?`` if unreadable), or None when
+        nobody holds it. Takes nothing: a free lock is let go at once."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with contextlib.suppress(OSError):
+                return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            return "?"
+        finally:
+            os.close(fd)
+        return None
+
     def release(self) -> None:
         """Drop the lock (and, with *remove*, delete the file while still holding it)."""
         if self._fd is not None:

@@ -24,7 +24,7 @@ from honcho_uv.errors import ControlError, InvalidOption, NotRunning, UnknownPro
 from honcho_uv.http.client import Client
 from honcho_uv.models import split_instance_name, validate_name
 from honcho_uv.models.sizes import MAX_LOG_LINES
-from honcho_uv.rundir import AppLock, socket_path
+from honcho_uv.rundir import AppLock, runtime_dir, socket_path
 
 __all__ = [
     "down_command",
@@ -68,12 +68,29 @@ def _client(ctx: click.Context, /, params: dict[str, Any]) -> Client:
 
 
 def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], int | None]) -> None:
+    explicit = bool(params.get("socket_") or params.get("url"))
+    root = Path(params.get("app_root") or globals_of(ctx, dict(params)).app_root or ".").resolve()
     client = _client(ctx, params)
     try:
         code = body(client)
     except KeyboardInterrupt:
         code = 0  # Ctrl-C ends a follow (-f) or a live view: that is success
+    except NotRunning as exc:
+        raise (exc if explicit else _where_else(root, exc)) from None
     ctx.exit(code or 0)
+
+
+def _where_else(root: Path, exc: NotRunning) -> NotRunning:
+    """Where a hu may be, when none answers on this app root's socket: the one that holds the
+    app root's lock (it was started with --socket), or a daemon on its default socket."""
+    pid = AppLock(root).holder()
+    if pid is not None:
+        return NotRunning(f"hu (pid {pid}) runs in {root}, but on another socket than {socket_path(root)}: "
+                          f"give its --socket (or HU_SOCKET)")
+    daemon = runtime_dir() / "gafferd.sock"
+    if daemon.exists():
+        return NotRunning(f"{exc}; a daemon may be listening on {daemon}: --socket {daemon}")
+    return exc
 
 
 @click.command("ps")
@@ -306,7 +323,7 @@ def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
     """Stop the hu running in this app root (started with -D or not); return once every
     process is gone (exit 0)."""
     # Only a hu of this app root holds its lock; one behind --socket or --url may be another.
-    lock = None if params["socket_"] or params["url"] else AppLock(Path(params["app_root"] or ".").resolve()).path
+    app_lock = None if params["socket_"] or params["url"] else AppLock(Path(params["app_root"] or ".").resolve())
 
     from honcho_uv.cli.detach import wait_for_lock  # here: only hu down needs it
 
@@ -317,6 +334,8 @@ def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
             events = client.stream("/watch", timeout=timeout)
             client.call("POST", "/_quit")
         except NotRunning:
+            if app_lock is not None and app_lock.holder() is not None:
+                raise  # a hu runs here, on a socket we were not told: _run says which
             click.echo("hu: nothing is running here", err=True)
             return 0
         try:
@@ -325,7 +344,7 @@ def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
         except TimeoutError:
             raise ControlError(f"hu did not stop within {timeout:g}s") from None
         # A hu start of this app root lets go of its lock only once it exits.
-        if lock is not None and not wait_for_lock(lock, max(0.0, deadline - time.monotonic())):
+        if app_lock is not None and not wait_for_lock(app_lock.path, max(0.0, deadline - time.monotonic())):
             raise ControlError(f"hu did not stop within {timeout:g}s")
         return 0
 

@@ -241,3 +241,16 @@ def test_regression_hu_down_against_a_daemon_waits_until_its_processes_are_gone(
     assert result.returncode == 0, result.stderr
     assert done.exists()  # its stop had finished when hu down returned
     assert not app.survivors()
+
+
+def test_regression_a_hu_on_another_socket_is_named_not_denied(app):
+    # `hu down` said "nothing is running here" (exit 0) and `hu ps` "no hu is running" while
+    # a hu started with --socket ran in the app root.
+    app.write("Procfile", "web: sleep 60\n")
+    other = app.root / "other.sock"
+    running = app.start("start", "--socket", str(other), sock=other, ready="socket")
+    for command in ("ps", "down"):
+        result = app.hu(command, text=True, env={**app.env, "HU_SOCKET": ""})
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.startswith(f"hu: hu (pid {running.pid}) runs in ") and "--socket" in result.stderr
+    assert app.hu("down", "--socket", str(other)).returncode == 0
