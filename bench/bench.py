@@ -585,6 +585,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, one repetition (smoke run)")
     ap.add_argument("--only", choices=["hu"], help="run hu only (no honcho, no side venv)")
+    ap.add_argument("--no-log-dir", action="store_true",
+                    help="skip hu's --log-dir throughput run (to measure builds that predate it)")
     ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--lines", type=int, help="lines per writer (default 200000, --quick 20000)")
     ap.add_argument("--spawn", type=int, default=50, help="processes for spawn/shutdown")
@@ -632,8 +634,9 @@ def main() -> int:
                 order = [("bare pipe", bare_cmd, bdir, False)]
                 order += [(t.name, t.start_cmd(), tdir, True) for t in tools]
                 # The same run writing every line to log files too (a fresh directory each rep).
-                order.insert(2, (LOG_DIR_RUN, [*tools[0].start_cmd(), "--log-dir", str(tmpd / f"logs{rep}")],
-                                 tdir, True))
+                if not args.no_log_dir:
+                    order.insert(2, (LOG_DIR_RUN, [*tools[0].start_cmd(), "--log-dir", str(tmpd / f"logs{rep}")],
+                                     tdir, True))
                 if rep % 2 == 0:  # alternate who goes first
                     order = order[:1] + order[:0:-1]
                 for name, argv, cwd, prefixed in order:

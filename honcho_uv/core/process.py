@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from honcho_uv.core import kill
 from honcho_uv.core.procfs import ProcessTable, create_time
 from honcho_uv.core.snapshot import InstanceInfo, describe
-from honcho_uv.core.stdio import OutputProtocol, StdinWriter, close_fds, make_pipes
+from honcho_uv.core.stdio import OutputProtocol, StdinWriter, close_fds, flat_env, make_pipes
 from honcho_uv.errors import SpawnError, StateError
 from honcho_uv.models import ExitStatus, ProcessTemplate
 
@@ -169,7 +169,7 @@ class Process:
         try:
             with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
                 self._child = await self._spawner.spawn(
-                    argv, env=self.env, cwd=template.cwd, user=template.uid, group=template.gid,
+                    argv, env=flat_env(self.env), cwd=template.cwd, user=template.uid, group=template.gid,
                     stdin=pipes["stdin"][0] if "stdin" in pipes else subprocess.DEVNULL,
                     stdout=pipes[labels[0]][1] if labels else subprocess.DEVNULL,
                     stderr=pipes[labels[1]][1] if len(labels) > 1 else subprocess.DEVNULL,

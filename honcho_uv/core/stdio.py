@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterable
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from honcho_uv.errors import SpawnError
@@ -18,7 +19,7 @@ from honcho_uv.errors import SpawnError
 if TYPE_CHECKING:
     from honcho_uv.core.process import Process
 
-__all__ = ["PIPE_SIZE_BYTES", "OutputProtocol", "StdinWriter", "close_fds", "make_pipes"]
+__all__ = ["PIPE_SIZE_BYTES", "OutputProtocol", "StdinWriter", "close_fds", "flat_env", "make_pipes"]
 
 PIPE_SIZE_BYTES = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -92,3 +93,14 @@ class StdinWriter:
         self._backlog = None
         if self._transport is not None:
             self._transport.close()
+
+
+def flat_env(env: Mapping[str, str]) -> dict[str, str]:
+    """*env* as one dict, its layers merged in C (``dict(ChainMap)`` looks each key up through
+    every layer in Python: a tenth of a millisecond per spawn)."""
+    if not isinstance(env, ChainMap):
+        return dict(env)
+    flat: dict[str, str] = {}
+    for layer in reversed(env.maps):
+        flat.update(flat_env(layer) if isinstance(layer, ChainMap) else layer)
+    return flat
