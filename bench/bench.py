@@ -23,6 +23,7 @@ shutdown    the same 50 sleepers (they exit on SIGTERM): SIGINT to the manager, 
 idle        10 sleeping children, 10 s window: CPU seconds and wake-ups (voluntary +
             involuntary context switches summed over every thread of the manager's own
             processes) per second.
+            ``hu + probes``: hu again, each child a listener with a ``tcp`` ready probe.
 
 Usage::
 
@@ -57,6 +58,7 @@ MARK_VAR = "HU_BENCH_MARK"
 LINE_LEN = 60  # bytes, newline included
 NWRITERS = 4
 LOG_DIR_RUN = "hu --log-dir"  # hu's throughput run, with its output also going to log files
+PROBED_RUN = "hu + probes"  # hu's idle run, each sleeper a listener with a tcp ready probe
 
 WRITER = textwrap.dedent(
     """\
@@ -406,15 +408,25 @@ def manager_procs(root: psutil.Process) -> list[psutil.Process]:
     return procs
 
 
-def idle(tool: Tool, cwd: Path, count: int, window: float) -> dict:
-    run = Run(tool.start_cmd(f"s={count}"), cwd)
+def write_probed_dir(d: Path) -> None:
+    """Sleepers that listen, each with a tcp ready probe (issue 10: probes cost nothing once
+    an instance is ready)."""
+    listener = "import os, socket, time; s = socket.socket(); s.bind(('127.0.0.1', int(os.environ['PORT']))); " \
+               "s.listen(); time.sleep(3600)"
+    (d / "Procfile").write_text(f"s: echo ready; exec {sys.executable} -c \"{listener}\"\n")
+    (d / "hu.toml").write_text('[processes.s]\nready = "tcp"\n')
+
+
+def idle(tool: Tool, cwd: Path, count: int, window: float, extra: tuple[str, ...] = ()) -> dict:
+    run = Run([*tool.start_cmd(f"s={count}"), *extra], cwd)
     res: dict = {"cpu_s": None, "wakeups_per_s": None, "manager_procs": None}
     try:
         if wait_ready(run, count, 60) is None:
             return res
         # Settle, then measure over the window while the pipe stays quiet.
         run.drain(1.0)
-        procs = manager_procs(psutil.Process(run.proc.pid))
+        # With listeners (Python, as hu is), count hu's own process only: it has no helpers.
+        procs = [psutil.Process(run.proc.pid)] if extra else manager_procs(psutil.Process(run.proc.pid))
 
         def sample() -> tuple[float, int]:
             cpu = 0.0
@@ -513,7 +525,7 @@ def summarise(results: dict) -> dict:
 
 
 def table(summary: dict, params: dict) -> str:
-    cols = [c for c in ("hu", LOG_DIR_RUN, "honcho", "bare pipe") if c in summary]
+    cols = [c for c in ("hu", LOG_DIR_RUN, PROBED_RUN, "honcho", "bare pipe") if c in summary]
     rows = [
         (f"throughput: s to last of {NWRITERS}x{params['lines']:,} lines", "throughput_s", ".2f"),
         ("throughput: s from first line to last", "stream_s", ".2f"),
@@ -619,9 +631,10 @@ def main() -> int:
     results: dict = {"throughput": {}, "spawn_shutdown": {}, "idle": {}}
     with tempfile.TemporaryDirectory(prefix="hu-bench-") as tmp:
         tmpd = Path(tmp)
-        tdir, bdir, sdir = tmpd / "throughput", tmpd / "bare", tmpd / "sleepers"
-        for d in (tdir, bdir, sdir):
+        tdir, bdir, sdir, pdir = tmpd / "throughput", tmpd / "bare", tmpd / "sleepers", tmpd / "probed"
+        for d in (tdir, bdir, sdir, pdir):
             d.mkdir()
+        write_probed_dir(pdir)
         write_throughput_dir(tdir, lines, linger=True)
         write_throughput_dir(bdir, lines, linger=False)
         write_sleepers_dir(sdir)
@@ -662,6 +675,10 @@ def main() -> int:
                     print(f"[{rep}/{reps}] idle {t.name:6}: cpu {fmt(r['cpu_s'], '.3f')} s, "
                           f"wake-ups {fmt(r['wakeups_per_s'], '.2f')}/s "
                           f"({r['manager_procs']} manager processes)", file=sys.stderr)
+                r = idle(tools[0], pdir, args.idle_procs, window, ("-p", "18600"))
+                results["idle"].setdefault(PROBED_RUN, []).append(r)
+                print(f"[{rep}/{reps}] idle {PROBED_RUN}: cpu {fmt(r['cpu_s'], '.3f')} s, "
+                      f"wake-ups {fmt(r['wakeups_per_s'], '.2f')}/s", file=sys.stderr)
 
     summary = summarise(results)
     print()
