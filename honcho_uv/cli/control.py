@@ -80,6 +80,16 @@ def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], in
     ctx.exit(code or 0)
 
 
+def check_known(names: list[str], processes: list[dict[str, Any]]) -> None:
+    """Raise UnknownProcess for the first of *names* (types or ``NAME.N``) that the running hu
+    does not have, listing those it has, so a typo acts on nothing."""
+    types = [p["name"] for p in processes]
+    instances = {i["name"] for p in processes for i in p.get("instances", ())}
+    for name in names:
+        if name not in types and name not in instances and name.partition(".")[0] not in types:
+            raise UnknownProcess(f"no process named {name!r} (known: {', '.join(types) or 'none'})")
+
+
 def _where_else(root: Path, exc: NotRunning) -> NotRunning:
     """Where a hu may be, when none answers on this app root's socket: the one that holds the
     app root's lock (it was started with --socket), or a daemon on its default socket."""
@@ -127,10 +137,9 @@ def _action_command(cmd_name: str, action: str, verb: str, doc: str, *, instance
             split_instance_name(name) if instance else validate_name(name)
 
         def body(client: Client) -> int:
-            targets = list(names)
-            if not targets:
-                targets = [p["name"] for p in (client.call("GET", "/processes"))["processes"]
-                           if p["state"] != "STOPPED"]
+            processes = client.call("GET", "/processes")["processes"]
+            targets = list(names) or [p["name"] for p in processes if p["state"] != "STOPPED"]
+            check_known(targets, processes)  # every name before acting on any
             for name in targets:
                 client.call("POST", f"/processes/{name}/{action}")
                 click.echo(f"{verb} {name}")
@@ -165,6 +174,7 @@ def scale_command(ctx: click.Context, /, counts: tuple[str, ...], **params: Any)
         wanted.append((validate_name(name.strip()), n))
 
     def body(client: Client) -> int:
+        check_known([name for name, _ in wanted], client.call("GET", "/processes")["processes"])
         for name, n in wanted:
             count = n if n[0] in "+-" else int(n.lstrip("="))
             result = client.call("POST", f"/processes/{name}/_scale", {"n": count})

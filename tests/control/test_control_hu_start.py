@@ -55,7 +55,11 @@ def test_control_commands_against_hu_start(app):
     wait_for(lambda: _ps(app, sock).get("worker.1", {}).get("state") == "RUNNING", what="worker restarted")
 
     unknown = app.hu("stop", "nope", sock=sock, text=True)
-    assert unknown.returncode == 1 and unknown.stderr == "hu: no process named 'nope'\n"
+    assert unknown.returncode == 1 and unknown.stderr == "hu: no process named 'nope' (known: web, worker)\n"
+    # regression: a typo in the second argument acted on the first before failing
+    typo = app.hu("scale", "web=5", "wrker=2", sock=sock, text=True)
+    assert typo.returncode == 1 and typo.stderr == "hu: no process named 'wrker' (known: web, worker)\n"
+    assert len([n for n in _ps(app, sock) if n.startswith("web.")]) < 5, "web was not scaled"
     sent = app.hu("send", "web.1", "hello", sock=sock, text=True)
     assert sent.returncode == 1 and "has no stdin" in sent.stderr
 
