@@ -207,9 +207,8 @@ class Supervisor:
     def scale(self, n: int | str) -> int:
         """Set the instance count: ``3``, ``"3"`` or ``"=3"`` set, ``"+2"``/``"-1"`` adjust.
         Returns the new count (never below 0). Scale-down stops the highest numbers.
-
         Raises:
-            InvalidOption: not a count, or more than ``MAX_NUMPROCESSES``.
+            InvalidOption: not a count, more than ``MAX_NUMPROCESSES``, or a port past 65535.
         """
         if isinstance(n, bool) or not isinstance(n, (int, str)):
             raise InvalidOption("scale", "expected a count")
@@ -222,6 +221,9 @@ class Supervisor:
                 raise InvalidOption("scale", f"expected N, =N, +N or -N, got {text[:20]!r}")
             new = self.wanted + int(text) if text.startswith(("+", "-")) else int(digits)
         new = check_count(max(0, new), "scale")
+        top = self.template.port and instance_port(self.template.port, self.template.port_index, new)
+        if new and top and top > 65535:  # refused before anything changes, like a bad count
+            raise InvalidOption("scale", f"{self.name}.{new} would get port {top}, past 65535")
         self.wanted = new
         self.exited = {x for x in self.exited if x <= new}
         self.ctx.publish("update", self.name)
@@ -290,15 +292,13 @@ class Supervisor:
         self.ctx.gate.changed()
 
     def env_for(self, number: int, base: dict[str, str] | None = None) -> ChainMap[str, str]:
-        """The child env of instance *number*: PORT/PS/HU_PROCESS_NAME computed now (so scaling
-        and restarts get them right) over *base* (default: :meth:`base_env` now)."""
+        """Instance *number*'s env: its PORT/PS/HU_PROCESS_NAME, computed now, over *base* (:meth:`base_env`)."""
         template = self.template
         port = None if template.port is None else instance_port(template.port, template.port_index, number)
         return ChainMap(instance_env(template.name, number, port), self.base_env() if base is None else base)
 
     def base_env(self) -> dict[str, str]:
-        """The OS env (if ``os_env``), then the template's: one dict a spawn wave shares (not
-        a copy per instance: os.environ makes new strings on every read)."""
+        """OS env (if ``os_env``) + the template's: one dict a spawn wave shares (os.environ reads make new strs)."""
         env = dict(os.environ) if self.template.os_env else {}
         env.update(self.template.env)
         return env

@@ -418,3 +418,14 @@ async def test_update_process_restarts_with_new_settings(env) -> None:
         m.update_process("w", port=7300, numprocesses=2)
         await until(lambda: len(m.list("w")) == 2 and old not in m.list("w"))
         assert sorted(p.env["PORT"] for p in m.list("w")) == ["7300", "7301"]
+
+
+async def test_regression_scale_refuses_ports_past_65535_before_changing_anything(env) -> None:
+    # -p 65500 then scaling handed out 65536 and up (issue 15, finding 9, at scale time).
+    async with Manager() as m:
+        m.add_process("w", "sleep", args=["30"], env=env, port=65530, numprocesses=1)
+        await until(lambda: m.list("w"))
+        with pytest.raises(InvalidOption, match=r"scale: w\.7 would get port 65536, past 65535"):
+            m.scale("w", 7)
+        assert m.get_process_status("w")["numprocesses"] == 1
+        assert m.scale("w", 6) == 6  # 65535 is still a port
