@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 
 import psutil
@@ -106,3 +107,20 @@ def test_run_port_past_65535_is_an_error_not_a_port(app):
     assert bad.stderr == (b"hu: --port: clock.1 would get port 65700 (base 65500 + 100 * 2 + 0), past 65535: "
                           b"use a lower base\n")
     assert app.hu("run", "-p", "65500", "web").stdout == b"65500\n"
+
+
+def test_regression_run_with_web_is_not_ready_because_a_stranger_answers_on_its_port(app):
+    # Finding 1 of issue 15: another server on web's port made `hu run --with web` run CMD
+    # and exit 0 while web.1 died with "Address already in use".
+    stranger = socket.socket()
+    stranger.bind(("127.0.0.1", 0))
+    stranger.listen()
+    port = stranger.getsockname()[1]
+    try:
+        app.write("Procfile", f"web: {PY} -u -m http.server $PORT --bind 127.0.0.1\n")
+        result = app.hu("run", "--with", "web", "-p", str(port), "--", "echo", "RAN", text=True)
+        assert result.returncode == 1 and "RAN" not in result.stdout
+        assert result.stderr == "hu: web.1 exited with code 1 before it was ready\n"
+    finally:
+        stranger.close()
+    app.assert_no_survivors()
