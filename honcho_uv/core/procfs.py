@@ -23,7 +23,7 @@ from functools import cached_property
 
 import psutil
 
-__all__ = ["ProcessTable", "TableView", "create_time", "handles", "listening_inodes", "owns_socket"]
+__all__ = ["ProcessTable", "TableView", "create_time", "handles", "listening_inodes", "owns_socket", "stat_lines"]
 
 #: A view younger than this is reused (a stop wave of many processes reads /proc once).
 TABLE_MAX_AGE_S = 0.05
@@ -165,18 +165,23 @@ def _read_table() -> dict[int, tuple[int, int, int]]:
             with contextlib.suppress(OSError, psutil.Error):
                 table[proc.pid] = (proc.info["ppid"], os.getpgid(proc.pid), os.getsid(proc.pid))
         return table
+    for pid, stat in stat_lines():
+        # Fields after the command (which may hold spaces and parentheses): state ppid pgrp session
+        fields = stat[stat.rfind(b")") + 2 :].split(None, 4)
+        table[pid] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    return table
+
+
+def stat_lines() -> Iterator[tuple[int, bytes]]:
+    """``(pid, /proc/PID/stat)`` for every process, one read each (Linux); vanished ones skipped."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
+                yield int(entry), f.read()
         except OSError:
             continue
-        # Fields after the command (which may hold spaces and parentheses): state ppid pgrp session
-        fields = stat[stat.rfind(b")") + 2 :].split(None, 4)
-        table[int(entry)] = (int(fields[1]), int(fields[2]), int(fields[3]))
-    return table
 
 
 def listening_inodes(port: int) -> set[int]:

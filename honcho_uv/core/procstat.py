@@ -18,6 +18,8 @@ import pwd
 import time
 from typing import Any
 
+from honcho_uv.core.procfs import stat_lines
+
 __all__ = ["ProcPass", "ProcSampler", "available"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,17 +44,9 @@ class ProcPass:
         self.names: dict[int, str] = {}
         self.children: dict[int, list[int]] = {}
         self.taken = time.monotonic()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    line = f.read()
-            except OSError:
-                continue
+        for pid, line in stat_lines():
             close = line.rfind(b")")
             fields = line[close + 2 :].split()
-            pid = int(entry)
             self.stats[pid] = fields
             self.names[pid] = line[line.find(b"(") + 1 : close].decode(errors="replace")
             self.children.setdefault(int(fields[1]), []).append(pid)
