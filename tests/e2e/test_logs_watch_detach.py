@@ -208,27 +208,27 @@ def _numbers(text: str) -> list[int]:
     return [int(line.split("| ", 1)[1][:5]) for line in text.splitlines() if "| " in line and "system" not in line]
 
 
-def test_regression_hu_logs_reads_the_log_files_for_lines_the_ring_dropped(app):
-    # hu start made its ring buffer without the log directory, so `hu logs -n N w.1` gave
-    # only what the ring still held although the files had every line.
-    app.write("Procfile", LONG_LINES)
-    app.start("start", "--log-dir", "logs", sock=app.sock, ready="socket")
+def _assert_hu_logs_gives_every_line(app) -> None:
     log = app.root / "logs" / "w.1.log"
     wait_for(lambda: log.exists() and log.stat().st_size >= 6000 * 301, 15, "every line in the log file")
     result = app.hu("logs", "-n", "6000", "w.1", sock=app.sock, text=True)
     assert result.returncode == 0, result.stderr
     assert _numbers(result.stdout) == list(range(6000))
+
+
+def test_regression_hu_logs_reads_the_log_files_for_lines_the_ring_dropped(app):
+    # hu start made its ring buffer without the log directory, so `hu logs -n N w.1` gave
+    # only what the ring still held although the files had every line.
+    app.write("Procfile", LONG_LINES)
+    app.start("start", "--log-dir", "logs", sock=app.sock, ready="socket")
+    _assert_hu_logs_gives_every_line(app)
 
 
 def test_regression_daemon_logs_read_the_log_files_for_lines_the_ring_dropped(app):
     # The same for gafferd's [gaffer] log_dir: its HTTP handler made a ring without it.
     command = LONG_LINES.split(": ", 1)[1].strip()
     app.daemon(ini=f"[gaffer]\nlog_dir = logs\n[process:w]\ncmd = {command}\nshell = true\n")
-    log = app.root / "logs" / "w.1.log"
-    wait_for(lambda: log.exists() and log.stat().st_size >= 6000 * 301, 15, "every line in the log file")
-    result = app.hu("logs", "-n", "6000", "w.1", sock=app.sock, text=True)
-    assert result.returncode == 0, result.stderr
-    assert _numbers(result.stdout) == list(range(6000))
+    _assert_hu_logs_gives_every_line(app)
 
 
 def test_regression_hu_down_against_a_daemon_waits_until_its_processes_are_gone(app):

@@ -6,17 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.export_app import ENV, PROCFILE
 from tests.kit.hu import hu
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    root.mkdir()
-    (root / "Procfile").write_text(PROCFILE)
-    (root / ".env").write_text(ENV)
-    return root
 
 
 def test_dry_run_lists_and_writes_nothing(shop: Path, tmp_path: Path) -> None:

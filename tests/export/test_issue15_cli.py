@@ -11,18 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.export_app import ENV, PROCFILE
+from tests.kit.export_app import ENV
 from tests.kit.hu import AppDir, Running, hu, hu_env
 from tests.kit.wait import wait_for
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    root.mkdir()
-    (root / "Procfile").write_text(PROCFILE)
-    (root / ".env").write_text(ENV)
-    return root
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], message: str) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
+from tests.kit.export_app import ENV, PROCFILE
 from tests.kit.hu import AppDir, Running, check_worktree
 from tests.kit.procs import assert_no_survivors, kill_carriers
 
@@ -217,3 +218,13 @@ def daemon(app: AppDir) -> Callable[..., Running]:
     ``app.sock`` (and to a loopback TCP port with *tcp*), returned once ``GET /ping`` answers
     over the unix socket. It is stopped at teardown (see ``app``)."""
     return app.daemon
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """An app root ``shop`` with the export tests' tricky Procfile and .env (:mod:`.export_app`)."""
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "Procfile").write_text(PROCFILE)
+    (root / ".env").write_text(ENV)
+    return root
