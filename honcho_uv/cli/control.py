@@ -58,25 +58,23 @@ def control_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="App root whose running hu to talk to (default: the current directory).")(fn)
 
 
-def _client(ctx: click.Context, /, params: dict[str, Any]) -> Client:
+def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], int | None]) -> None:
+    """Connect as the options say (``--url``, ``--socket``, else the app root's socket), run
+    *body*, exit with its code. Nothing answering on the app root's socket is an error that
+    says where a hu may be instead."""
     opts = globals_of(ctx, params)
     sock, url, token = params.pop("socket_"), params.pop("url"), params.pop("token")
+    root = Path(opts.app_root or ".").resolve()
     if url and not sock:
-        return Client(url=url, token=token)
-    path = sock or str(socket_path(Path(opts.app_root or ".").resolve()))
-    return Client(socket_path=path, token=token)
-
-
-def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], int | None]) -> None:
-    explicit = bool(params.get("socket_") or params.get("url"))
-    root = Path(params.get("app_root") or globals_of(ctx, dict(params)).app_root or ".").resolve()
-    client = _client(ctx, params)
+        client = Client(url=url, token=token)
+    else:
+        client = Client(socket_path=sock or str(socket_path(root)), token=token)
     try:
         code = body(client)
     except KeyboardInterrupt:
         code = 0  # Ctrl-C ends a follow (-f) or a live view: that is success
     except NotRunning as exc:
-        raise (exc if explicit else _where_else(root, exc)) from None
+        raise (exc if sock or url else _where_else(root, exc)) from None
     ctx.exit(code or 0)
 
 
