@@ -3,7 +3,8 @@
 A sample (:meth:`StatsSampler.sample`) is::
 
     {"os_pid": OS pid, "mem_info1": RSS bytes, "mem_info2": VMS bytes, "cpu": CPU percent
-     (since the previous sample of the same process; on the first, since it started), "mem": memory percent,
+     (since the previous sample of the same process; on the first, since it started: 0.0
+     where there is no /proc), "mem": memory percent,
      "ctime": user + system CPU seconds, "username", "nice", "cmdline": executable basename,
      "create_time", "children": [the same dict for each child, recursively]}
 
