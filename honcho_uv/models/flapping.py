@@ -11,6 +11,9 @@ from honcho_uv.errors import InvalidOption
 
 __all__ = ["FlappingInfo", "is_seconds"]
 
+#: The order of the values in the ini and flag forms (``flapping = 2 1 7 5``).
+_POSITIONAL = "'attempts window retry_in max_retry'"
+
 
 def is_seconds(value: Any) -> bool:
     """A finite number of seconds >= 0 (JSON's NaN and Infinity are not)."""
@@ -42,9 +45,16 @@ class FlappingInfo:
                 raise InvalidOption(f"flapping.{name}", "must be a finite number of seconds >= 0")
 
     @classmethod
-    def coerce(cls, value: Any) -> FlappingInfo | None:
-        """Accept a FlappingInfo, a dict, a sequence ``(attempts, window, retry_in, max_retry)``,
-        a string ``"2 1 7 5"`` (the gafferd ini form), True (defaults) or None/False (off)."""
+    def coerce(cls, value: Any, option: str = "flapping") -> FlappingInfo | None:
+        """Accept a FlappingInfo, a dict, a sequence ``(attempts, window, retry_in, max_retry)``
+        with an optional fifth ``stable_after``, a string ``"2 1 7 5"`` (the gafferd ini form;
+        commas work too), True (defaults) or None/False (off).
+
+        A dict names its keys, so the keys it leaves out take their defaults; a sequence or a
+        string must give all four values (or five): ``"3 2"`` is an error, not a rule with
+        two values guessed. Errors are :class:`InvalidOption` naming *option* (``flapping``
+        for a template field, ``--flapping`` for the flag) or the bad field.
+        """
         if value is None or value is False:
             return None
         if value is True:
@@ -54,20 +64,22 @@ class FlappingInfo:
         if isinstance(value, Mapping):
             unknown = set(value) - {f.name for f in fields(cls)}
             if unknown:
-                raise InvalidOption("flapping", f"unknown key(s) {', '.join(sorted(unknown))}")
+                raise InvalidOption(option, f"unknown key(s) {', '.join(sorted(unknown))}")
             return cls(**value)
         if isinstance(value, str):
             value = value.replace(",", " ").split()
-        if isinstance(value, Sequence) and 1 <= len(value) <= 5:
+        if isinstance(value, Sequence):
+            if len(value) not in (4, 5):
+                raise InvalidOption(option, f"expected 4 values, {_POSITIONAL} (or a fifth, stable_after), "
+                                            f"got {len(value)}: {' '.join(map(str, value))[:60]!r}")
             try:
                 # Each position takes the type of its field's default (attempts and max_retry
                 # are whole numbers), so adding a field never shifts another's type.
                 kw = {f.name: _field_type(f.default)(float(v)) for f, v in zip(fields(cls), value, strict=False)}
             except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf); ValueError: int(nan)
-                raise InvalidOption("flapping",
-                                    "expected 'attempts window retry_in max_retry' (finite numbers)") from None
+                raise InvalidOption(option, f"expected {_POSITIONAL} (finite numbers)") from None
             return cls(**kw)  # type: ignore[arg-type]  # each value has its field's type
-        raise InvalidOption("flapping", f"cannot read {value!r}")
+        raise InvalidOption(option, f"cannot read {value!r}")
 
 
 def _field_type(default: object) -> type[int] | type[float]:

@@ -177,3 +177,28 @@ async def test_regression_stats_totals_are_sums_and_per_instance_maxima(sock_dir
             empty = await r.json()
         assert empty == {"name": "none", "stats": [], "cpu": None, "max_cpu": None, "mem_info1": None,
                          "max_mem_info1": None}
+
+
+@pytest.mark.parametrize("flapping", ["3 2", [3, 2], "4", [2, 1, 7, 5, 10, 1]])
+async def test_regression_partial_flapping_values_are_refused_naming_the_key(sock_dir, flapping):
+    # `flapping: "3 2"` was taken as attempts=3, window=2 and gaffer's defaults for the rest,
+    # silently. Positional values are all four (or five, with stable_after) or an error.
+    async with serve(sock_dir, tcp=False) as api:
+        body = {"name": "x", "cmd": "sleep 30", "flapping": flapping}
+        async with api.unix.post(api.u("/processes"), json=body) as r:
+            assert r.status == 400, await r.text()
+            error = await r.json()
+        assert error["error"] == "invalid_option"
+        assert error["message"].startswith("flapping: expected 4 values, 'attempts window retry_in max_retry'")
+        assert api.manager.processes == []
+
+
+async def test_regression_named_flapping_keys_default_the_others_and_a_fifth_value_is_stable_after(sock_dir):
+    async with serve(sock_dir, tcp=False) as api:
+        await _post(api, {"name": "named", "cmd": "sleep 30", "flapping": {"attempts": 3}})
+        await _post(api, {"name": "five", "cmd": "sleep 30", "flapping": "2 1 7 5 30"})
+        async with api.unix.get(api.u("/processes/named")) as r:
+            assert (await r.json())["flapping"] == {"attempts": 3, "window": 1.0, "retry_in": 7.0, "max_retry": 5,
+                                                     "stable_after": 10.0}
+        async with api.unix.get(api.u("/processes/five")) as r:
+            assert (await r.json())["flapping"]["stable_after"] == 30.0

@@ -63,6 +63,9 @@ def test_the_ini_keeps_percent_dollar_colon_and_case(tmp_path: Path) -> None:
         ("[gaffer]\nlog_max_size = big\n", "[gaffer] log_max_size: expected a size like 512k, 10M or 1G"),
         ("[gaffer]\nlog_keep = -1\n", "[gaffer] log_keep: must be >= 0"),
         ("[gaffer]\nlog_keep = some\n", "[gaffer] log_keep: must be a whole number"),
+        # regression (issue 15): `flapping = 3 2` was taken with gaffer's defaults for the rest
+        ("[process:web]\ncmd = x\nflapping = 3 2\n",
+         "[process:web] flapping: expected 4 values, 'attempts window retry_in max_retry'"),
     ],
 )
 def test_a_bad_ini_names_the_file_section_and_key(tmp_path: Path, text: str, message: str) -> None:

@@ -179,8 +179,6 @@ COERCE = [
     ("2, 1., 7., 5", FlappingInfo(2, 1.0, 7.0, 5)),
     # five values: stable_after too
     ("2 1 7 5 30", FlappingInfo(2, 1.0, 7.0, 5, 30.0)),
-    # fewer values: the rest default
-    ("4", FlappingInfo(attempts=4)),
 ]
 
 
@@ -194,6 +192,8 @@ def test_flapping_coerce(value: Any, expected: FlappingInfo | None) -> None:
     [
         ("a b", "flapping"),  # not numbers
         ("1 2 3 4 5 6", "flapping"),  # too many values
+        ("4", "flapping"),  # too few values: nothing is guessed (issue 15)
+        ([3, 2], "flapping"),  # the same over the API
         ("", "flapping"),  # nothing
         ({"attempts": 0}, "flapping.attempts"),  # attempts >= 1
         ({"attempts": True}, "flapping.attempts"),  # a bool is not a count
