@@ -14,7 +14,9 @@ An application of the Manager fed by :meth:`Manager.add_output_sink`. Guarantees
 * ``seq`` orders lines across instances as they were framed: it is the position of the
   line's first byte in everything the buffer has framed (increasing, not consecutive);
 * followers get lines through their own callback, which must not block (the HTTP layer puts
-  them in bounded drop-oldest queues), so the console is never slowed by a log reader.
+  them in bounded drop-oldest queues), so the console is never slowed by a log reader;
+  *chunk* followers (the dashboard) get the chunks as framed, ``(seq, time, name, lines)``,
+  so following a fast process costs them nothing per line.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from typing import Any
 from honcho_uv.console.messages import describe_event
 from honcho_uv.core.framing import LineFramer
 
-__all__ = ["SYSTEM", "LogBuffer", "LogLine", "read_file_tail"]
+__all__ = ["SYSTEM", "ChunkFollower", "LogBuffer", "LogLine", "read_file_tail"]
 
 PARTIAL_FLUSH_S = 0.2
 SYSTEM = "system"  # the name of hu's own lines in the ring
+#: ``callback(seq, time, name, lines)``: a chunk of whole lines as framed (see follow_chunks).
+ChunkFollower = Callable[[int, float, str, bytes], None]
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class LogBuffer:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._next_seq = 0  # bytes framed so far, all instances: the seq of the next line
         self._followers: dict[Callable[[LogLine], None], None] = {}
+        self._chunk_followers: dict[ChunkFollower, None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.manager: Any = None
         self.log_dir = log_dir  # where instances' log files are, for lines the ring dropped
@@ -138,6 +143,9 @@ class LogBuffer:
         while len(ring) > 1 and size > self.bytes_per_process:
             size -= len(ring.popleft()[2])
         self._sizes[name] = size
+        if self._chunk_followers:
+            for chunk_follower in list(self._chunk_followers):
+                chunk_follower(seq, now, name, lines)
         if self._followers:
             for line in _cut(seq, now, name, lines):
                 for follower in list(self._followers):
@@ -185,6 +193,14 @@ class LogBuffer:
 
     def unfollow(self, callback: Callable[[LogLine], None]) -> None:
         self._followers.pop(callback, None)
+
+    def follow_chunks(self, callback: ChunkFollower) -> None:
+        """Call *callback(seq, time, name, lines)* for each new chunk of whole lines (each
+        ending in ``\\n``; ``seq`` is its first line's), on the loop; it must not block."""
+        self._chunk_followers[callback] = None
+
+    def unfollow_chunks(self, callback: ChunkFollower) -> None:
+        self._chunk_followers.pop(callback, None)
 
 
 def _cut(seq: int, when: float, name: str, data: bytes) -> list[LogLine]:

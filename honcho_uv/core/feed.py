@@ -5,7 +5,8 @@ Guarantees:
 * the producer side (:meth:`Feed.put`) is synchronous, O(1) and never blocks: it is called
   from the Manager's output sink and from event and stats listeners, so a slow consumer can
   never slow the console, the Manager or another consumer;
-* the queue is bounded by items and by bytes (``bytes`` items count their length); when full
+* the queue is bounded by items and by bytes (``bytes`` items count their length, or what
+  the *size* function says, e.g. for a tuple carrying a chunk of output); when full
   the **oldest** items are dropped and counted in ``dropped``; a consumer that keeps up loses
   nothing;
 * waiting is cheap, because a busy stream wakes its consumer thousands of times a second: a
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ITEMS", "Feed"]
@@ -26,18 +28,24 @@ DEFAULT_MAX_ITEMS = 4096
 DEFAULT_MAX_BYTES = 8 << 20
 
 
+def _byte_size(item: Any) -> int:
+    return len(item) if isinstance(item, bytes) else 0
+
+
 class Feed:
     """A bounded drop-oldest queue for one consumer (on one loop).
 
-    Invariants: ``len(_items) <= max_items``; ``_bytes`` is the byte size of queued bytes items
+    Invariants: ``len(_items) <= max_items``; ``_bytes`` is the byte size (*size*) of the queued items
     and stays <= ``max_bytes`` except for a single item larger than it; each drop increments
     ``dropped``; ``_waiter`` is the pending future of the one consumer waiting, else None, and
     ``_timer`` (if any) fires at or before ``_deadline``, the end of that wait's timeout.
     """
 
-    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS, max_bytes: int = DEFAULT_MAX_BYTES,
+                 size: Callable[[Any], int] = _byte_size):
         self.max_items = max_items
         self.max_bytes = max_bytes
+        self._size = size
         self._items: collections.deque[Any] = collections.deque()
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -55,12 +63,9 @@ class Feed:
         if self.closed:
             return
         self._items.append(item)
-        if isinstance(item, bytes):
-            self._bytes += len(item)
+        self._bytes += self._size(item)
         while len(self._items) > 1 and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
-            old = self._items.popleft()
-            if isinstance(old, bytes):
-                self._bytes -= len(old)
+            self._bytes -= self._size(self._items.popleft())
             self.dropped += 1
         self._wake()
 
@@ -123,8 +128,7 @@ class Feed:
                 raise EOFError
             await self._wait(None)
         item = self._items.popleft()
-        if isinstance(item, bytes):
-            self._bytes -= len(item)
+        self._bytes -= self._size(item)
         self.delivered += 1
         return item
 
