@@ -39,6 +39,7 @@ LAZY_COMMANDS = {
     "quit": "honcho_uv.cli.control:quit_command",
     "wait": "honcho_uv.cli.control:wait_command",
     "down": "honcho_uv.cli.control:down_command",
+    "ui": "honcho_uv.cli.ui:ui_command",
 }
 
 

@@ -55,10 +55,14 @@ def _setup_logging(level: str, logfile: str | None) -> None:
 @click.option("--bind", "binds", multiple=True, metavar="ADDR",
               help="unix:/path or tcp://host:port (repeatable; replaces the ini's bind).")
 @click.option("--pidfile", default=None, metavar="FILE", help="Write our pid here; refuse to start over a live one.")
-@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback TCP bind (a token is required too).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback TCP bind or --ui address (a token is required for the API).")
 @click.option("--token", envvar="HU_TOKEN", default=None, metavar="TOKEN", help="Bearer token for TCP (env HU_TOKEN).")
 @click.option("--token-file", default=None, metavar="FILE", help="Read the token from FILE (mode 0600).")
 @click.option("--allow-exec", is_flag=True, help="Allow adding/editing processes over TCP (always allowed on unix).")
+@click.option("--ui", "ui", default=None, metavar="[HOST:]PORT",
+              help="Serve the live web dashboard on this port (127.0.0.1 unless a HOST is given); `hu ui` prints "
+                   "its URL.")
 @click.option("--log-file", default=None, metavar="FILE", help="Log here instead of stderr.")
 @click.option("--log-level", default=None, metavar="LEVEL", help="critical, error, warning, info (default), debug.")
 def daemon_command(config_arg: str | None, config: str | None, binds: tuple[str, ...], **params: Any) -> None:
@@ -69,7 +73,7 @@ def daemon_command(config_arg: str | None, config: str | None, binds: tuple[str,
         raise InvalidOption("--token", "give --token or --token-file, not both")
     token = _read_token_file(params["token_file"]) if params["token_file"] else params["token"]
     options = DaemonOptions(config=config_arg or config, binds=list(binds), pidfile=params["pidfile"], token=token,
-                            allow_remote=params["allow_remote"], allow_exec=params["allow_exec"])
+                            allow_remote=params["allow_remote"], allow_exec=params["allow_exec"], ui=params["ui"])
     daemon = Daemon(options)
     _setup_logging(params["log_level"] or daemon.config.loglevel or "info", params["log_file"] or daemon.config.logfile)
     sys.exit(run_loop(daemon.run()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,9 @@ DEFAULT_STOP_TIMEOUT_S = 5.0
               help="Run in the background: return once every process is ready (exit 0), or with the failure.")
 @click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
               help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
+@click.option("--ui", "ui", default=None, metavar="[HOST:]PORT",
+              help="Serve the live web dashboard on this port (127.0.0.1 unless a HOST is given); prints its URL.")
+@click.option("--allow-remote", is_flag=True, help="Let --ui listen on a non-loopback address (the token is needed).")
 @global_options
 @click.pass_context
 def start_command(ctx: click.Context, /, **params: Any) -> None:
@@ -118,6 +122,9 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     control = None
     verdict: asyncio.Task[None] | None = None
     applications: list[Any] = [printer, logs]
+    dashboard = _dashboard(params, logs)
+    if dashboard is not None:
+        applications.append(dashboard)
     if params["log_files"] is not None:
         directory, max_size, keep = params["log_files"]
         applications.append(LogFiles(directory, max_size=max_size, keep=keep, say=printer.system))
@@ -127,7 +134,10 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     try:
         manager.start(applications=applications)
         foreground.install_signals()
-        control = _control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)))
+        if dashboard is not None:
+            printer.system(f"dashboard on {dashboard.url}")
+        control = _control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)),
+                               ui_url=None if dashboard is None else lambda: dashboard.url)
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
                                       flapping=flapping, stdin=split_names(params["stdin"]), ready=params["ready"]):
             manager.add_template(template, start=template.numprocesses > 0)
@@ -147,6 +157,8 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
             await verdict  # ours: the caller of hu start -D learns the verdict before we exit
         if control is not None:
             await control.wait_closed()
+        if dashboard is not None:
+            await dashboard.wait_closed()
 
 
 def _log_files(app: App, params: dict[str, Any]) -> tuple[Path, int, int] | None:
@@ -192,12 +204,26 @@ def _watch_rules(app: App, params: dict[str, Any]) -> dict[str, tuple[list[str],
     return watched
 
 
-def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str) -> ControlApi | None:
+def _dashboard(params: dict[str, Any], logs: LogBuffer) -> Any:
+    """The dashboard of ``--ui``, listening from now on (a port in use fails before anything
+    runs), or None without ``--ui``."""
+    if params["ui"] is None:
+        if params["allow_remote"]:
+            raise InvalidOption("--allow-remote", "applies to the dashboard: give --ui HOST:PORT as well")
+        return None
+    from honcho_uv.http.dashboard import Dashboard  # aiohttp and the page load only with --ui
+
+    return Dashboard(params["ui"], logs=logs, allow_remote=params["allow_remote"])
+
+
+def _control_api(manager: Manager, foreground: Foreground, logs: LogBuffer, path: str,
+                 ui_url: Callable[[], str | None] | None = None) -> ControlApi | None:
     """Listen for the control API (`hu ps`, `hu restart`, ... ; `hu quit` exits 0) on *path*
     before anything is spawned; it loads on first use (see http/lazy.py). If the socket
     cannot be had, say why on the console and run without it (None)."""
     try:
-        control = ControlApi(path, on_quit=lambda: foreground.shutdown(0, "quit requested"), logs=logs)
+        control = ControlApi(path, on_quit=lambda: foreground.shutdown(0, "quit requested"), logs=logs,
+                             ui_url=ui_url)
     except HuError as exc:
         foreground.say(f"control API not available: {exc}")
         return None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from honcho_uv.console.logbuffer import LogBuffer
 from honcho_uv.console.logfiles import LogFiles, prepare_log_dir
 from honcho_uv.console.messages import describe_event
 from honcho_uv.core.fdlimit import ensure_open_files
@@ -70,6 +71,7 @@ class DaemonOptions:
     token: str | None = None
     allow_remote: bool = False
     allow_exec: bool = False
+    ui: str | None = None  # the dashboard's [HOST:]PORT (--ui)
 
 
 class Daemon:
@@ -85,6 +87,7 @@ class Daemon:
         self._state_closed = False
         self.manager: Manager | None = None
         self.http: HttpHandler | None = None
+        self.dashboard: Any = None
         # Invariant: at most one reload runs (_reloading); _reload_again asks for one more after it.
         self._reloading: asyncio.Task[None] | None = None
         self._reload_again = False
@@ -94,9 +97,12 @@ class Daemon:
         loop = asyncio.get_running_loop()
         ensure_open_files(sum(s.template.numprocesses for s in self.config.processes.values() if s.start))
         manager = self.manager = Manager()
+        # One ring buffer for the API's /logs and the dashboard's log pane.
+        logs = LogBuffer(log_dir=None if self.config.log_dir is None else Path(self.config.log_dir))
+        self.dashboard = self._dashboard(logs)
         self.http = HttpHandler(self.binds, token=self.options.token, allow_remote=self.options.allow_remote,
-                                allow_exec=self.options.allow_exec, on_quit=manager.stop,
-                                log_dir=None if self.config.log_dir is None else Path(self.config.log_dir))
+                                allow_exec=self.options.allow_exec, on_quit=manager.stop, logs=logs,
+                                ui_url=None if self.dashboard is None else lambda: self.dashboard.url)
         if self.pidfile is not None:
             self.pidfile.create()
         try:
@@ -110,9 +116,13 @@ class Daemon:
             self.state.write([])
             manager.subscribe(".", self._log_event)
             manager.bus.add_lifecycle_hook(self._state_changed)
-            manager.start(applications=[self.http, *self._log_files()])
+            dashboard = [] if self.dashboard is None else [self.dashboard]
+            manager.start(applications=[logs, self.http, *dashboard, *self._log_files()])
             await self.http.wait_started()
             log.info("gafferd listening on %s", ", ".join(self.http.addresses))
+            if self.dashboard is not None:
+                log.info("dashboard on %s (`hu ui --socket PATH` prints its URL with the token)",
+                         self.dashboard.address)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_stop_signal, sig)
             loop.add_signal_handler(signal.SIGHUP, self._on_hup)
@@ -129,6 +139,8 @@ class Daemon:
             if self._reloading is not None:  # ours: awaited however run() ends
                 await asyncio.gather(self._reloading, return_exceptions=True)
             await self.http.wait_closed()
+            if self.dashboard is not None:
+                await self.dashboard.wait_closed()
             self._state_closed = True
             if self._state_timer is not None:
                 self._state_timer.cancel()
@@ -138,6 +150,14 @@ class Daemon:
                 self.pidfile.remove()
         log.info("gafferd stopped")
         return 0
+
+    def _dashboard(self, logs: LogBuffer) -> Any:
+        """The dashboard of ``--ui``, listening from now on, or None."""
+        if self.options.ui is None:
+            return None
+        from honcho_uv.http.dashboard import Dashboard  # only with --ui
+
+        return Dashboard(self.options.ui, logs=logs, allow_remote=self.options.allow_remote)
 
     def _log_files(self) -> list[LogFiles]:
         """The instances' log files of ``[gaffer] log_dir``, if set (checked at start)."""

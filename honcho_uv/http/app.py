@@ -107,6 +107,7 @@ class HttpHandler:
         allow_remote: permit non-loopback TCP binds (a token is required too).
         allow_exec: permit adding/editing templates over TCP (always allowed on the unix socket).
         on_quit: called for ``POST /_quit`` (default: ``manager.stop()``).
+        ui_url: gives the dashboard's URL with its token (``GET /ui``, owner's unix socket only).
         logs: the :class:`LogBuffer` serving ``/logs``; default: one is created and started
             with the handler.
         limits: connection cap and timeouts (:class:`~honcho_uv.http.limits.Limits`).
@@ -120,7 +121,8 @@ class HttpHandler:
     def __init__(self, binds: Iterable[str | Bind] = (), *, listeners: Iterable[Listener] = (),
                  token: str | None = None, allow_remote: bool = False, allow_exec: bool | None = None,
                  on_quit: Callable[[], Any] | None = None, logs: LogBuffer | None = None,
-                 limits: Limits | None = None, log_dir: Path | None = None):
+                 limits: Limits | None = None, log_dir: Path | None = None,
+                 ui_url: Callable[[], str | None] | None = None):
         # Invariant: _listeners holds the sockets we serve (and close); binds those to make at start.
         self._listeners: list[Listener] = list(listeners)
         self.binds = [b if isinstance(b, Bind) else parse_bind(b) for b in binds]
@@ -131,6 +133,7 @@ class HttpHandler:
         extra = frozenset(b.host for b in every_bind if b.kind == "tcp" and not b.loopback)
         self.policy = Policy(token=token or None, allow_exec=bool(allow_exec), extra_hosts=extra)
         self.on_quit = on_quit
+        self.ui_url = ui_url
         self.logs = logs
         self._own_logs = logs is None
         self._log_dir = log_dir  # instances' log files: /logs reads them for lines the ring dropped
@@ -166,7 +169,8 @@ class HttpHandler:
         for address, listener in zip(self.addresses, self._listeners, strict=True):
             if not listener.bind.loopback:
                 log.warning("the API listens on %s, reachable from other machines (token required)", address)
-        context = self._context = Context(manager, self.policy, self._feeds, self.logs, self.on_quit)
+        context = self._context = Context(manager, self.policy, self._feeds, self.logs, self.on_quit,
+                                                ui_url=self.ui_url)
         self._runner = web.AppRunner(build_app(context, self.limits), access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0, **self.limits.handler_args())
         self._starting = loop.create_task(self._serve())

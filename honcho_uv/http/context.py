@@ -26,6 +26,7 @@ class Context:
     logs: LogBuffer | None
     on_quit: Callable[[], Any] | None
     guard: Any = None  # the ConnectionGuard, once the server is set up
+    ui_url: Callable[[], str | None] | None = None  # the dashboard's URL with its token, if one runs
 
 
 CTX: web.AppKey[Context] = web.AppKey("hu_context", Context)

@@ -9,9 +9,10 @@ from aiohttp import web
 from honcho_uv._version import __version__
 from honcho_uv.core.process import Process
 from honcho_uv.core.supervisor import Supervisor
-from honcho_uv.errors import BadRequest, UnknownProcess
+from honcho_uv.errors import BadRequest, Forbidden, NotFound, UnknownProcess
 from honcho_uv.http.context import ctx, settle
 from honcho_uv.http.handlers_processes import checked_signal
+from honcho_uv.http.security import transport_of
 from honcho_uv.http.wire import describe_instance, int_id, ok, read_json, template_name, template_name_of
 
 __all__ = ["routes"]
@@ -91,6 +92,20 @@ async def wait_ready(request: web.Request) -> web.Response:
     return web.json_response({"ready": result.ready, "waiting": result.waiting, "failed": result.failed})
 
 
+async def ui(request: web.Request) -> web.Response:
+    """``GET /ui``: ``{"url": "http://127.0.0.1:PORT/?token=..."}``, the dashboard's URL
+    (``hu ui``). The token controls every process, so it is given only to the owner: over the
+    unix socket (peer uid checked), never over TCP. Errors: 403 forbidden (TCP), 404
+    not_found (no dashboard: hu runs without --ui)."""
+    if transport_of(request) != "unix":
+        raise Forbidden("the dashboard's URL is given only over the owner's unix socket")
+    source = ctx(request).ui_url
+    url = source() if source is not None else None
+    if url is None:
+        raise NotFound("this hu serves no dashboard: start it with --ui PORT")
+    return web.json_response({"url": url})
+
+
 async def quit_(request: web.Request) -> web.Response:
     await read_json(request)
     context = ctx(request)
@@ -111,5 +126,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/stats", all_stats),
         web.get("/stats/{name}", name_stats),
         web.get("/wait", wait_ready),
+        web.get("/ui", ui),
         web.post("/_quit", quit_),
     ]

@@ -33,9 +33,11 @@ class ControlApi:
     returns once a load in progress has finished and every connection is closed.
     """
 
-    def __init__(self, path: str, *, on_quit: Callable[[], Any], logs: LogBuffer):
+    def __init__(self, path: str, *, on_quit: Callable[[], Any], logs: LogBuffer,
+                 ui_url: Callable[[], str | None] | None = None):
         self._listener = bind_socket(Bind("unix", path=path))
         self._on_quit = on_quit
+        self._ui_url = ui_url
         self._logs = logs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._manager: Any = None
@@ -61,7 +63,8 @@ class ControlApi:
             module = await self._loop.run_in_executor(None, importlib.import_module, "honcho_uv.http.app")
             if self._stopped:
                 return  # stop() closed the socket meanwhile
-            handler = module.HttpHandler(listeners=[self._listener], on_quit=self._on_quit, logs=self._logs)
+            handler = module.HttpHandler(listeners=[self._listener], on_quit=self._on_quit, logs=self._logs,
+                                         ui_url=self._ui_url)
             handler.start(self._loop, self._manager)
             self._handler = handler
         except Exception:
