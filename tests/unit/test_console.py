@@ -5,7 +5,9 @@ processes are stand-ins with the three attributes the printer reads."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import termios
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 from honcho_uv.cli.options import want_colour
 from honcho_uv.console.messages import describe_event
 from honcho_uv.console.printer import COLOURS, Printer
-from honcho_uv.console.writer import ConsoleWriter
+from honcho_uv.console.writer import PIPE_SIZE_BYTES, ConsoleWriter
 from honcho_uv.core.manager import Manager
 from tests.kit.wait import until
 
@@ -128,16 +130,92 @@ async def test_the_writer_holds_back_one_source_over_its_high_water_mark_only() 
         loop = asyncio.get_running_loop()
         writer = ConsoleWriter(w, loop, on_pressure=lambda s, on: calls.append((s, on)), on_broken=lambda: None,
                                high=100_000, low=10_000)
-        writer.write([b"x" * 400_000], source=1)  # more than the pipe holds: the thread blocks
+        writer.write([b"x" * 3_000_000], source=1)  # more than the (1 MiB) pipe holds: the thread blocks
         writer.write([b"y" * 10], source=2)
         assert calls == [(1, True)]  # at once, and only for the noisy source
         got = b""
-        while len(got) < 400_010:
+        while len(got) < 3_000_010:
             await asyncio.sleep(0.001)
             got += _read_all(r)
         await until(lambda: (1, False) in calls, 5)
         writer.close()
-        assert got == b"x" * 400_000 + b"y" * 10  # in order, nothing lost
+        assert got == b"x" * 3_000_000 + b"y" * 10  # in order, nothing lost
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def _pipe_max_size() -> int:
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        return int(f.read())
+
+
+@pytest.mark.skipif(_pipe_max_size() < PIPE_SIZE_BYTES, reason="this kernel caps pipes below 1 MiB")
+async def test_the_writer_enlarges_a_pipe_it_writes_to() -> None:
+    # Regression (throughput, issue 14): at the default 64 KiB the console thread and the reader
+    # woke once per 64 KiB, twice as many wake-ups as with 1 MiB in the benchmark.
+    r, w = os.pipe()
+    try:
+        writer = ConsoleWriter(w, asyncio.get_running_loop(), on_pressure=lambda s, on: None,
+                               on_broken=lambda: None)
+        assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == PIPE_SIZE_BYTES
+        writer.close()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+async def test_what_queues_while_the_writer_is_busy_goes_out_in_one_write_call() -> None:
+    # Regression guard: batched writes. 300 prefixed chunks (900 pieces) queued behind a
+    # blocked write are one writev, not a call per chunk, and keep their order.
+    r, w = os.pipe()
+    try:
+        writer = ConsoleWriter(w, asyncio.get_running_loop(), on_pressure=lambda s, on: None,
+                               on_broken=lambda: None, high=1 << 30)
+        writer.write([b"x" * (2 * PIPE_SIZE_BYTES)], source=1)  # more than the pipe holds: blocks
+        await until(lambda: _pipe_full(r), 5)  # the thread is inside that write
+        expected = b"x" * (2 * PIPE_SIZE_BYTES)
+        for i in range(300):
+            pieces = [b"12:00:00 w1.1 | ", b"line %d\nw1.1 | more" % i, b"\n"]
+            writer.write(pieces, source=1)
+            expected += b"".join(pieces)
+        got = b""
+        while len(got) < len(expected):
+            await asyncio.sleep(0.001)
+            got += _read_all(r)
+        writer.close()
+        assert got == expected
+        assert writer.writes <= 2
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def _pipe_full(r: int) -> bool:
+    buffered = bytearray(4)
+    fcntl.ioctl(r, termios.FIONREAD, buffered)  # bytes waiting in the pipe
+    return int.from_bytes(buffered, "little") >= fcntl.fcntl(r, fcntl.F_GETPIPE_SZ)
+
+
+async def test_partial_writes_keep_every_byte_in_order() -> None:
+    # A non-blocking descriptor (someone else's doing) takes part of a writev at a time.
+    r, w = os.pipe()
+    try:
+        writer = ConsoleWriter(w, asyncio.get_running_loop(), on_pressure=lambda s, on: None,
+                               on_broken=lambda: None, high=1 << 30)
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+        os.set_blocking(w, False)
+        expected = b""
+        for i in range(2000):
+            chunk = b"%05d" % i * (i % 97 + 1)  # odd sizes, so writes end inside chunks
+            writer.write([chunk, b"\n"], source=1)
+            expected += chunk + b"\n"
+        got = b""
+        while len(got) < len(expected):
+            await asyncio.sleep(0.001)
+            got += _read_all(r)
+        writer.close()
+        assert got == expected
     finally:
         os.close(r)
         os.close(w)
@@ -195,3 +273,69 @@ def test_colour_precedence(flag: bool | None, env: dict[str, str], tty: bool, ex
 )
 def test_events_become_system_lines(event: str, msg: dict[str, Any], line: str | None) -> None:
     assert describe_event(event, msg) == line
+
+
+def test_regression_the_exit_of_a_process_that_never_started_has_no_line() -> None:
+    # A spawn error printed twice: its own line, then "bad.1 exited with code 127".
+    assert describe_event("exit", {"instance": "bad.1", "os_pid": None, "exit_status": 127}) is None
+    assert describe_event("spawn_error", {"error": "bad.1: cannot start '/x': No such file"}) == \
+        "bad.1: cannot start '/x': No such file"
+
+
+async def _stopped_by(name: str, cmd: str, **settings: Any) -> tuple[int, list[str]]:
+    """Run ``ok`` (sleeps) and *name* under the foreground rules, the exit policy saying its
+    line through the Printer's ``exit_line``: hu's exit code and the console's lines."""
+    from honcho_uv.core.foreground import Foreground
+
+    r, w = os.pipe()
+    try:
+        console = Printer(w, timestamps=False)
+        manager = Manager(subreaper=False)
+        foreground = Foreground(asyncio.get_running_loop(), console.system, say_exit=console.exit_line)
+        foreground.attach(manager)
+        manager.start(applications=[console])
+        manager.add_process("ok", "sleep 30", restart="never", graceful_timeout=2)
+        manager.add_process(name, cmd, restart="never", **settings)
+        code = await foreground.done
+        await manager.wait_stopped()
+        return code, _read_all(r).decode().splitlines()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+async def test_regression_a_spawn_error_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    # It was said three times: a log record on stderr, the spawn_error line and an exit line.
+    with caplog.at_level("DEBUG"):
+        code, lines = await _stopped_by("bad", "/nonexistent/prog")
+    assert code == 127
+    assert [line for line in lines if "bad.1" in line] == [
+        "system | bad.1: cannot start '/nonexistent/prog': No such file or directory: stopping all processes"]
+    assert not [r for r in caplog.records if r.levelno >= 30], "the event is the report, not a log record too"
+
+
+async def test_regression_a_stopping_exit_is_one_system_line() -> None:
+    # "a.1 exited with code 3", then "a.1 exited with code 3: stopping all processes".
+    code, lines = await _stopped_by("a", "sh", args=["-c", "exit 3"])
+    assert code == 3
+    assert [line for line in lines if line.startswith("system | a.1 ") and "started" not in line] == \
+        ["system | a.1 exited with code 3: stopping all processes"], lines
+    assert "system | ok.1 stopped (signal SIGTERM)" in lines
+
+
+async def test_regression_without_a_prefix_system_lines_go_to_the_error_fd() -> None:
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        printer = Printer(out_w, prefix=False, err_fd=err_w)
+        manager = Manager(subreaper=False)
+        manager.start(applications=[printer])
+        printer.output(StandIn(1, "web.1"), "stdout", b"raw\n")
+        printer.system("web.1 started (pid=1)")
+        manager.stop()
+        await manager.wait_stopped()
+        assert _read_all(out_r) == b"raw\n"
+        assert _read_all(err_r) == b"web.1 started (pid=1)\n"
+    finally:
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
