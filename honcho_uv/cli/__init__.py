@@ -35,6 +35,7 @@ LAZY_COMMANDS = {
     "logs": "honcho_uv.cli.control:logs_command",
     "stats": "honcho_uv.cli.control:stats_command",
     "send": "honcho_uv.cli.control:send_command",
+    "attach": "honcho_uv.cli.attach:attach_command",
     "signal": "honcho_uv.cli.control:signal_command",
     "quit": "honcho_uv.cli.control:quit_command",
     "wait": "honcho_uv.cli.control:wait_command",

@@ -58,7 +58,7 @@ def control_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="App root whose running hu to talk to (default: the current directory).")(fn)
 
 
-def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], int | None]) -> None:
+def run_control(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], int | None]) -> None:
     """Connect as the options say (``--url``, ``--socket``, else the app root's socket), run
     *body*, exit with its code. Nothing answering on the app root's socket is an error that
     says where a hu may be instead."""
@@ -76,6 +76,16 @@ def _run(ctx: click.Context, params: dict[str, Any], body: Callable[[Client], in
     except NotRunning as exc:
         raise (exc if sock or url else _where_else(root, exc)) from None
     ctx.exit(code or 0)
+
+
+def instance_id(client: Client, name: str) -> int:
+    """The internal id of the running instance *name* (``NAME.N``; ``NAME`` = its first)."""
+    type_name, number = split_instance_name(name)
+    pids = client.call("GET", f"/processes/{type_name}/pids")["processes"]
+    target = [p for p in pids if number is None or p["number"] == number]
+    if not target:
+        raise UnknownProcess(f"{name} is not running")
+    return int(target[0]["id"])
 
 
 def check_known(names: list[str], processes: list[dict[str, Any]]) -> None:
@@ -122,7 +132,7 @@ def ps_command(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
                           ["NAME", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "CPU", "MEM"]))
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 def _action_command(cmd_name: str, action: str, verb: str, doc: str, *, instance: bool, optional: bool = False) -> Any:
@@ -143,7 +153,7 @@ def _action_command(cmd_name: str, action: str, verb: str, doc: str, *, instance
                 click.echo(f"{verb} {name}")
             return 0
 
-        _run(ctx, params, body)
+        run_control(ctx, params, body)
 
     return command
 
@@ -179,7 +189,7 @@ def scale_command(ctx: click.Context, /, counts: tuple[str, ...], **params: Any)
             click.echo(f"{name}: {result['numprocesses']}")
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 
@@ -217,7 +227,7 @@ def logs_command(ctx: click.Context, /, name: str | None, follow: bool, lines: i
             click.echo(log_line(line, width))
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 
@@ -249,7 +259,7 @@ def stats_command(ctx: click.Context, /, name: str | None, once: bool, **params:
             click.echo("\x1b[H\x1b[2J" + stats_table(samples))
             time.sleep(1.0)
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 @click.command("send")
@@ -259,18 +269,14 @@ def stats_command(ctx: click.Context, /, name: str | None, once: bool, **params:
 @control_options
 @click.pass_context
 def send_command(ctx: click.Context, /, name: str, text: str, no_newline: bool, **params: Any) -> None:
-    """Write TEXT to the stdin of instance NAME.N (it needs redirect_input)."""
-    type_name, number = split_instance_name(name)
+    """Write TEXT to the input of instance NAME.N (a tty instance, or one started with --stdin)."""
 
     def body(client: Client) -> int:
-        pids = (client.call("GET", f"/processes/{type_name}/pids"))["processes"]
-        target = [p for p in pids if number is None or p["number"] == number]
-        if not target:
-            raise UnknownProcess(f"{name} is not running")
-        client.call("POST", f"/streams/{target[0]['id']}/stdin", {"data": text if no_newline else text + "\n"})
+        data = text if no_newline else text + "\n"
+        client.call("POST", f"/streams/{instance_id(client, name)}/stdin", {"data": data})
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 @click.command("signal")
@@ -287,7 +293,7 @@ def signal_command(ctx: click.Context, /, name: str, sig: str, **params: Any) ->
         click.echo(f"{result['signal']} sent to {name} ({result['signalled']} process(es))")
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 @click.command("wait")
@@ -319,7 +325,7 @@ def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, 
             return 1
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 @click.command("down")
@@ -356,7 +362,7 @@ def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
             raise ControlError(f"hu did not stop within {timeout:g}s")
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)
 
 
 @click.command("quit")
@@ -369,4 +375,4 @@ def quit_command(ctx: click.Context, /, **params: Any) -> None:
         client.call("POST", "/_quit")
         return 0
 
-    _run(ctx, params, body)
+    run_control(ctx, params, body)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,13 +22,14 @@ from honcho_uv.console.printer import Printer
 from honcho_uv.core.fdlimit import ensure_open_files
 from honcho_uv.core.foreground import Foreground
 from honcho_uv.core.manager import Manager
+from honcho_uv.core.terminal import terminal_size
 from honcho_uv.core.watch import Watcher
 from honcho_uv.errors import HuError, InvalidOption
 from honcho_uv.http.lazy import ControlApi
 from honcho_uv.models import FlappingInfo
 from honcho_uv.procfile.app import App, expand_instances
 from honcho_uv.procfile.formation import parse_formation, resolve_formation
-from honcho_uv.procfile.templates import app_templates, with_dependencies
+from honcho_uv.procfile.templates import app_templates, tty_types, with_dependencies
 from honcho_uv.rundir import AppLock, socket_path
 
 __all__ = ["start_command"]
@@ -51,6 +54,9 @@ DEFAULT_STOP_TIMEOUT_S = 5.0
               help="Flapping rule for --restart types (default 2,1,7,5: 2 exits in 1 s wait 7 s; FATAL after 5).")
 @click.option("--stdin", "stdin", multiple=True, metavar="NAME|all",
               help="Give these types a stdin pipe, written with `hu send NAME.N TEXT` (default: /dev/null).")
+@click.option("--tty", "tty", type=click.Choice(["auto", "always", "never"]), default=None,
+              help="A pseudo-terminal per instance (colours, no buffering): auto = when hu's output is a "
+                   "terminal (default; hu.toml's tty per type decides first); always; never = pipes.")
 @click.option("--ready", "ready", multiple=True, metavar="NAME=PROBE",
               help="How NAME tells it is ready: started, SECONDS, tcp[:PORT], http[:/PATH], log:REGEX, "
                    "exec:CMD, notify (replaces hu.toml's ready).")
@@ -138,8 +144,12 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
             printer.system(f"dashboard on {dashboard.url}")
         control = _control_api(manager, foreground, logs, params["socket_"] or str(socket_path(app.root)),
                                ui_url=None if dashboard is None else lambda: dashboard.url)
+        ttys = tty_types(app, params["tty"], terminal=sys.stdout.isatty() and params["verdict_fd"] is None)
+        if ttys:
+            _follow_terminal_size(loop, manager)
         for template in app_templates(app, counts, timeout=params["timeout"], restart=split_names(params["restart"]),
-                                      flapping=flapping, stdin=split_names(params["stdin"]), ready=params["ready"]):
+                                      flapping=flapping, stdin=split_names(params["stdin"]), ready=params["ready"],
+                                      tty=ttys):
             manager.add_template(template, start=template.numprocesses > 0)
         foreground.watch_idle()
         if params["verdict_fd"] is not None:
@@ -150,6 +160,7 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         return code
     finally:
         foreground.remove_signals()
+        loop.remove_signal_handler(signal.SIGWINCH)
         if manager.started:
             manager.stop()
             await manager.wait_stopped()
@@ -159,6 +170,12 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
             await control.wait_closed()
         if dashboard is not None:
             await dashboard.wait_closed()
+
+
+def _follow_terminal_size(loop: asyncio.AbstractEventLoop, manager: Manager) -> None:
+    """Give tty children hu's terminal size (80x24 without one), and every change of it."""
+    manager.resize_terminals(*terminal_size())
+    loop.add_signal_handler(signal.SIGWINCH, lambda: manager.resize_terminals(*terminal_size()))
 
 
 def _log_files(app: App, params: dict[str, Any]) -> tuple[Path, int, int] | None:

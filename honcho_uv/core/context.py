@@ -12,6 +12,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from honcho_uv.core.terminal import Window
+
 if TYPE_CHECKING:
     from honcho_uv.core.bus import OutputBus
     from honcho_uv.core.clock import Clock
@@ -84,6 +86,8 @@ class SupervisorContext:
     running: dict[int, Process] = field(default_factory=dict)
     #: Sessions of detached launches: never taken for adopted orphans.
     detached_sessions: set[int] = field(default_factory=set)
+    #: The size of every tty child's terminal (``Manager.resize_terminals``).
+    window: Window = field(default_factory=Window)
 
 
 async def stop_all(processes: list[Process], table: ProcessTable) -> None:

@@ -27,6 +27,7 @@ from honcho_uv.core.procfs import ProcessTable
 from honcho_uv.core.runtime import Runtime
 from honcho_uv.core.spawn import Spawner, default_spawner
 from honcho_uv.core.supervisor import Supervisor
+from honcho_uv.core.terminal import Window
 from honcho_uv.errors import StateError, UnknownProcess
 from honcho_uv.models import ExitStatus, ProcessTemplate, parse_signal, split_instance_name
 
@@ -60,6 +61,7 @@ class Controller:
         self.events = EventEmitter(loop)
         self.bus = OutputBus()
         self.table = ProcessTable()
+        self.window = Window()  # the terminal size of tty children (Manager.resize_terminals)
         self.running: dict[int, Process] = {}  # internal id -> live (or exiting) Process
         self.apps: list[Any] = []
         self.started = False
@@ -96,7 +98,7 @@ class Controller:
             subreaper=self._subreaper, running=self.running, supervisors=self._supervisors,
             apps=self.apps, publish=self._publish, report_exit=self._report_exit,
             report_failure=self._report_failure, next_id=lambda: next(self._ids), spawns=self._spawns,
-            on_finished=self._finished,
+            on_finished=self._finished, window=self.window,
         )
         for sup in self._supervisors.values():
             sup.ctx = run.ctx

@@ -129,6 +129,11 @@ class Manager(Controller):
     def unmonitor_io(self, name: str, label: str, listener: Callable[..., Any]) -> None:
         self.bus.unmonitor_template(name, label, listener)
 
+    def resize_terminals(self, columns: int, rows: int) -> None:
+        """Give every tty child, running or started later, a terminal of *columns* x *rows*
+        (the kernel sends SIGWINCH to each running one whose size changed)."""
+        self.window.resize((columns, rows))
+
     def pause_output(self) -> None:
         """Stop reading every child's output (backpressure). Calls nest; each needs a resume."""
         self.bus.pause_all()

@@ -1,12 +1,12 @@
 """One OS process: spawn it with its pipes, read its output, write its stdin, stop it.
 
 * **Spawn** goes through the :class:`~honcho_uv.core.spawn.Spawner` it is given (``Popen`` +
-  pidfd by default), in a new session; stdin is ``/dev/null`` unless ``redirect_input``.
-* **Output.** We make the pipes ourselves (``os.pipe``, enlarged to 1 MiB where allowed) and
-  read them with ``connect_read_pipe``: the same pipe semantics on uvloop and stock asyncio,
-  chunks of up to 256 KiB handed as bytes to the :class:`~honcho_uv.core.bus.OutputBus`, and
-  ``pause_reading`` for lossless backpressure (the child blocks in ``write`` while hu stays
-  responsive). Whether to read is the bus's decision (:meth:`set_reading`).
+  pidfd by default), in a new session; stdin is ``/dev/null`` unless ``redirect_input``; a
+  ``tty`` template gets a pty as stdio and controlling terminal (core/stdio.py).
+* **Output.** We make the pipes (or pty) ourselves and read them with ``connect_read_pipe``:
+  the same semantics on uvloop and stock asyncio, chunks handed as bytes to the
+  :class:`~honcho_uv.core.bus.OutputBus`, and ``pause_reading`` for lossless backpressure (the
+  child blocks in ``write``). Whether to read is the bus's decision (:meth:`set_reading`).
 * **Exit.** The exit is reported (:meth:`wait` returns) once the child has exited and its
   pipes reached EOF, or :data:`EXIT_OUTPUT_GRACE_S` after the exit when a grandchild keeps a
   pipe open; such a pipe keeps being read until :meth:`close`.
@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import enum
 import os
-import subprocess
 import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, MutableMapping
@@ -30,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from honcho_uv.core import kill
 from honcho_uv.core.procfs import ProcessTable, create_time
 from honcho_uv.core.snapshot import InstanceInfo, describe
-from honcho_uv.core.stdio import OutputProtocol, StdinWriter, close_fds, flat_env, make_pipes
+from honcho_uv.core.stdio import ChildStdio, OutputProtocol, StdinWriter, close_fds, flat_env, no_input_message
+from honcho_uv.core.terminal import Window
 from honcho_uv.errors import SpawnError, StateError
 from honcho_uv.models import ExitStatus, ProcessTemplate
 
@@ -67,15 +67,15 @@ class Process:
     """
 
     # Slots, not a 1.6 kB attribute dict each: 5,000 instances fit in 80 MB (benchmarks.rst, Scale).
-    __slots__ = ("_child", "_connecting", "_create_time", "_done", "_exit_status", "_exited", "_grace_handle", "_now",
-                 "_on_escalate", "_pipes", "_reading", "_reaper", "_snapshot", "_spawn_settled", "_spawner", "_stdin",
-                 "_table", "bus", "env", "failure", "id", "loop", "number", "os_pid", "phase", "ready",
-                 "requested_stop", "started_at", "started_monotonic", "template")
+    __slots__ = ("_child", "_connecting", "_create_time", "_done", "_exit_status", "_exited", "_grace_handle",
+                 "_master", "_now", "_on_escalate", "_pipes", "_reading", "_reaper", "_snapshot", "_spawn_settled",
+                 "_spawner", "_stdin", "_table", "_window", "bus", "env", "failure", "id", "loop", "number",
+                 "os_pid", "phase", "ready", "requested_stop", "started_at", "started_monotonic", "template")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, id: int, template: ProcessTemplate, number: int,
                  env: MutableMapping[str, str], *, spawner: Spawner, bus: OutputBus, table: ProcessTable,
                  reaper: Reaper | None = None, now: Callable[[], float] = time.monotonic,
-                 on_escalate: Callable[[Process, str], None] | None = None):
+                 on_escalate: Callable[[Process, str], None] | None = None, window: Window | None = None):
         self.loop = loop
         self.id = id
         self.template = template
@@ -85,6 +85,8 @@ class Process:
         self.bus = bus  # where output goes, and who decides about reading it
         self._table = table
         self._reaper = reaper
+        self._window = window or Window()  # the size a tty child's terminal gets (template.tty)
+        self._master: int | None = None  # a tty child's pty master, registered with _window until done
         self._now = now
         self._on_escalate = on_escalate
         self.os_pid: int | None = None
@@ -99,7 +101,7 @@ class Process:
         self.phase = Phase.NEW
         self._child: Child | None = None
         # label -> read transport; entries are removed at EOF. Read while _reading.
-        self._pipes: dict[str, asyncio.ReadTransport] = {}
+        self._pipes: dict[str | None, asyncio.ReadTransport] = {}
         self._reading = True
         self._connecting = False  # pipes are being connected: an exit report waits for them
         self._stdin = StdinWriter()
@@ -109,8 +111,6 @@ class Process:
         self._spawn_settled: asyncio.Future[None] = loop.create_future()  # spawn ended, either way
         self._grace_handle: asyncio.TimerHandle | None = None
         self._snapshot: list[psutil.Process] = []  # the tree at stop time (for a second Ctrl-C)
-
-    # -- identity -----------------------------------------------------------------------
 
     @property
     def name(self) -> str:
@@ -163,29 +163,27 @@ class Process:
         template = self.template
         if template.cwd is not None and not os.path.isdir(template.cwd):  # noqa: ASYNC240 - one stat
             raise SpawnError(f"{self.name}: working directory {template.cwd!r} does not exist")
-        pipes = make_pipes(self.name, template.redirect_output, template.redirect_input)
-        labels = template.redirect_output
+        stdio = ChildStdio.open(self.name, template.redirect_output, template.redirect_input,
+                                self._window if template.tty else None)
         argv = template.argv()
         try:
             with self._reaper.spawning() if self._reaper else contextlib.nullcontext():
+                stdin, stdout, stderr = stdio.child
                 self._child = await self._spawner.spawn(
                     argv, env=flat_env(self.env), cwd=template.cwd, user=template.uid, group=template.gid,
-                    stdin=pipes["stdin"][0] if "stdin" in pipes else subprocess.DEVNULL,
-                    stdout=pipes[labels[0]][1] if labels else subprocess.DEVNULL,
-                    stderr=pipes[labels[1]][1] if len(labels) > 1 else subprocess.DEVNULL,
-                    on_exit=self._on_exit,
+                    stdin=stdin, stdout=stdout, stderr=stderr, terminal=stdio.terminal, on_exit=self._on_exit,
                 )
                 self.os_pid = self._child.pid
                 if self._reaper:
                     self._reaper.register(self.os_pid)
         except OSError as exc:
-            close_fds(fd for pair in pipes.values() for fd in pair)
+            stdio.close_all()
             raise SpawnError(f"{self.name}: cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
         finally:
-            # The child's ends: its copies are all it needs (ours would keep EOF from coming).
-            close_fds(w for label, (_, w) in pipes.items() if label != "stdin")
-            if "stdin" in pipes:
-                close_fds([pipes["stdin"][0]])
+            stdio.close_child_ends()
+        if stdio.master is not None:
+            self._master = stdio.master
+            self._window.register(self.id, stdio.master)
         if self._exit_status is None:  # the loop's spawner may report an exit this early
             self.phase = Phase.RUNNING  # SPAWNING -> RUNNING
         self.started_at = time.time()
@@ -196,17 +194,16 @@ class Process:
         # not be reported before its output has been read.
         self._connecting = True
         try:
-            if "stdin" in pipes:
-                await self._stdin.connect(self.loop, pipes["stdin"][1])
-            for label, (r, _) in pipes.items():
-                if label != "stdin":
-                    await self._connect_output(label, r)
+            if stdio.stdin is not None:
+                await self._stdin.connect(self.loop, stdio.stdin, terminal=stdio.terminal)
+            for label, fd in stdio.outputs.items():
+                await self._connect_output(label, fd)
         finally:
             self._connecting = False
         if self._exit_status is not None:
             self._exit_reported_or_grace()
 
-    async def _connect_output(self, label: str, fd: int) -> None:
+    async def _connect_output(self, label: str | None, fd: int) -> None:
         pipe = open(fd, "rb", buffering=0)  # noqa: ASYNC230 - wraps a pipe fd; the transport owns it
         transport, _ = await self.loop.connect_read_pipe(lambda: OutputProtocol(self, label), pipe)
         self._pipes[label] = transport
@@ -250,7 +247,7 @@ class Process:
     def unmonitor_io(self, label: str, listener: Callable[..., Any]) -> None:
         self.bus.unmonitor_process(self, label, listener)
 
-    def pipe_closed(self, label: str) -> None:
+    def pipe_closed(self, label: str | None) -> None:
         """Output *label* reached EOF (called by its reader)."""
         self._pipes.pop(label, None)
         if self._exit_status is not None and not self._pipes and not self._connecting:
@@ -264,17 +261,15 @@ class Process:
         Raises:
             StateError: the process has no stdin (``redirect_input=False``).
         """
-        if not self.template.redirect_input:
-            raise StateError(f"{self.name}: has no stdin (hu start --stdin {self.template.name}, "
-                             f"or redirect_input=True)")
+        if not (self.template.redirect_input or self.template.tty):
+            raise StateError(no_input_message(self.name, self.template.name))
         if isinstance(data, str):
             data = data.encode()
         self.loop.call_soon_threadsafe(self._stdin.write, bytes(data))
 
     def writelines(self, lines: Iterable[bytes | str]) -> None:
         """Write each of *lines* in order (no newlines are added)."""
-        for line in lines:
-            self.write(line)
+        self.write(b"".join(line.encode() if isinstance(line, str) else line for line in lines))
 
     # -- exit ---------------------------------------------------------------------------
 
@@ -302,6 +297,10 @@ class Process:
             self._grace_handle = None
         if not self._done.done() and self._exit_status is not None:
             self._stdin.close()
+            if self._master is not None:
+                self._window.unregister(self.id)
+                close_fds([self._master])
+                self._master = None
             self._done.set_result(self._exit_status)
 
     async def wait(self) -> ExitStatus:

@@ -27,6 +27,7 @@ from honcho_uv.core.deps import stop_waves
 from honcho_uv.core.gate import DependencyGate
 from honcho_uv.core.reaper import Reaper, reap_adopted_zombies
 from honcho_uv.core.tasks import TaskOwner
+from honcho_uv.core.terminal import Window
 from honcho_uv.models import ProcessState
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class Runtime:
                  supervisors: Mapping[str, Supervisor], apps: list[Any],
                  publish: Callable[..., None], report_exit: Callable[[Process, ExitStatus, str], None],
                  report_failure: Callable[[str, str], None], next_id: Callable[[], int], spawns: SpawnTracker,
-                 on_finished: Callable[[], None]):
+                 on_finished: Callable[[], None], window: Window | None = None):
         self.loop = loop
         self.table = table
         self.running = running
@@ -78,6 +79,7 @@ class Runtime:
             own=self.owner.own, report_exit=report_exit, accepting=lambda: not self.stopping,
             check_idle=self.check_idle, next_id=next_id, spawns=spawns, gate=self.gate,
             report_failure=report_failure, running=running, detached_sessions=self.detached_sessions,
+            window=window or Window(),
         )
         self._lifetime = loop.create_task(self._live())
 

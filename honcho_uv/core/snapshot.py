@@ -33,6 +33,7 @@ class InstanceInfo:
     alive: bool
     redirect_output: list[str]
     redirect_input: bool
+    tty: bool
     exit_status: int | None
     term_signal: int | None
     port: str | None
@@ -46,7 +47,7 @@ def describe(process: Process) -> InstanceInfo:
         cmd=template.cmd, args=list(template.args) if template.args is not None else None,
         create_time=process.create_time, started_at=process.started_at, uptime=process.uptime(), alive=process.alive,
         redirect_output=list(template.redirect_output), redirect_input=template.redirect_input,
-        exit_status=None if status is None else status.code,
+        tty=template.tty, exit_status=None if status is None else status.code,
         term_signal=None if status is None else status.signal, port=process.env.get("PORT"),
     )
 

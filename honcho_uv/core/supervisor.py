@@ -310,7 +310,7 @@ class Supervisor:
             return
         process = Process(ctx.loop, ctx.next_id(), self.template, number, self.env_for(number, base),
                           spawner=ctx.spawner, bus=ctx.bus, table=ctx.table, reaper=ctx.reaper,
-                          now=ctx.clock.now, on_escalate=self._escalated)
+                          now=ctx.clock.now, on_escalate=self._escalated, window=ctx.window)
         if (self.template.ready is not None and self.template.ready.kind not in ("started", "alive")) \
                 or self.template.health is not None:
             self._watches[process.id] = watch_instance(ctx, process, self._ready, self._not_ready, self._unhealthy)

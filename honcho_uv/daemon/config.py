@@ -31,7 +31,7 @@ __all__ = ["DaemonConfig", "TemplateSpec", "load_config"]
 _BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 _STRINGS = ("cmd", "args", "uid", "gid", "cwd", "restart", "stop_signal", "redirect_output", "ready", "health",
             "depends_on")
-_BOOLS = ("shell", "os_env", "redirect_input", "detach", "start", "oneshot")
+_BOOLS = ("shell", "os_env", "redirect_input", "tty", "detach", "start", "oneshot")
 _INTS = ("numprocesses", "port", "port_index", "priority", "health_failures")
 _FLOATS = ("graceful_timeout", "ready_timeout", "health_interval")
 _DEFAULTS: dict[str, Any] = {"restart": "always", "os_env": True, "redirect_output": ("stdout", "stderr")}

@@ -32,7 +32,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from honcho_uv.console.logbuffer import LogBuffer
 from honcho_uv.errors import HTTP_STATUS_CODES, HuError, InternalError, InvalidOption, RequestRefused, StateError
-from honcho_uv.http import handlers_pids, handlers_processes, handlers_streams
+from honcho_uv.http import handlers_attach, handlers_pids, handlers_processes, handlers_streams
 from honcho_uv.http.binds import Bind, Listener, bind_socket, check_policy, parse_bind
 from honcho_uv.http.context import CTX, Context
 from honcho_uv.http.limits import LIMITS, ConnectionGuard, Limits
@@ -91,7 +91,8 @@ def build_app(context: Context, limits: Limits | None = None) -> web.Application
     )
     app[CTX] = context
     app[LIMITS] = limits or Limits()
-    app.add_routes([*handlers_pids.routes(), *handlers_processes.routes(), *handlers_streams.routes()])
+    app.add_routes([*handlers_pids.routes(), *handlers_processes.routes(), *handlers_streams.routes(),
+                    *handlers_attach.routes()])
     return app
 
 

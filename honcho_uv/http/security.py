@@ -29,7 +29,7 @@ from aiohttp import web
 from honcho_uv.errors import Forbidden
 from honcho_uv.http.binds import is_loopback_host
 
-__all__ = ["Policy", "peer_uid", "security_middleware", "transport_of"]
+__all__ = ["Policy", "peer_pid", "peer_uid", "security_middleware", "transport_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
@@ -71,14 +71,25 @@ def _kind(request: web.Request) -> str:
 
 def peer_uid(request: web.Request) -> int | None:
     """The uid of the process at the other end of a unix socket (None if unknown)."""
+    credentials = _peer_credentials(request)
+    return None if credentials is None else credentials[1]
+
+
+def peer_pid(request: web.Request) -> int | None:
+    """The pid of the process at the other end of a unix socket (None if unknown)."""
+    credentials = _peer_credentials(request)
+    return None if credentials is None else credentials[0]
+
+
+def _peer_credentials(request: web.Request) -> tuple[int, int, int] | None:
     sock = request.transport.get_extra_info("socket") if request.transport else None
     if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
         return None
     try:
-        _pid, uid, _gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+        pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
     except OSError:
         return None
-    return int(uid)
+    return int(pid), int(uid), int(gid)
 
 
 def _host_allowed(host_header: str, policy: Policy) -> bool:

@@ -80,6 +80,9 @@ class ProcessTemplate:
         redirect_output: up to two labels for stdout and stderr; the same label twice merges the
             streams (``2>&1``); a missing slot discards that stream.
         redirect_input: give the child a stdin pipe (``write``); otherwise stdin is /dev/null.
+        tty: give the child a pseudo-terminal as stdin, stdout, stderr and controlling terminal
+            (output post-processing off, so its bytes arrive as written); stdout and stderr
+            then share the first ``redirect_output`` label, and ``write`` types into it.
         graceful_timeout: seconds between the stop signal and SIGKILL.
         stop_signal: the signal a stop sends first (SIGCONT follows it).
         restart: ``always``, ``on-failure`` or ``never`` for unexpected exits.
@@ -113,6 +116,7 @@ class ProcessTemplate:
     flapping: FlappingInfo | None = field(default_factory=FlappingInfo)
     redirect_output: tuple[str, ...] = ()
     redirect_input: bool = False
+    tty: bool = False
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT_S
     stop_signal: int = DEFAULT_STOP_SIGNAL
     restart: str = "always"
@@ -137,7 +141,7 @@ class ProcessTemplate:
         self._set("gid", _resolve_gid(self.gid))
         if self.cwd is not None and (not isinstance(self.cwd, str) or "\0" in self.cwd):
             raise InvalidOption("cwd", "must be a path")
-        for flag in ("detach", "shell", "os_env", "redirect_input"):
+        for flag in ("detach", "shell", "os_env", "redirect_input", "tty"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidOption(flag, "must be true or false")
         if not _whole(self.numprocesses):

@@ -15,12 +15,12 @@ from honcho_uv.procfile.app import App, check_ports
 from honcho_uv.procfile.config import RELEASE, dependency_graph, is_release_phase
 from honcho_uv.procfile.shellcmd import exec_command
 
-__all__ = ["app_templates", "with_dependencies"]
+__all__ = ["app_templates", "tty_types", "with_dependencies"]
 
 
 def app_templates(app: App, counts: Mapping[str, int], *, timeout: float, restart: Iterable[str] = (),
                   flapping: FlappingInfo | None = None, stdin: Iterable[str] = (),
-                  ready: Mapping[str, Probe] | None = None) -> list[ProcessTemplate]:
+                  ready: Mapping[str, Probe] | None = None, tty: Iterable[str] = ()) -> list[ProcessTemplate]:
     """One template per Procfile entry (in order), run through ``/bin/sh -c`` in the app root.
 
     The child env is the OS env, then the app's env files, then PORT/PS/HU_PROCESS_NAME (added
@@ -32,11 +32,12 @@ def app_templates(app: App, counts: Mapping[str, int], *, timeout: float, restar
 
     Restarts: types in *restart* (or all, with ``"all"``) restart always, with the flapping
     policy; else ``hu.toml``'s ``restart`` for the type; else never (foreman's rule). Types in
-    *stdin* get a stdin pipe (``hu send``); the others read /dev/null. Readiness, health,
+    *stdin* get a stdin pipe (``hu send``); the others read /dev/null. Types in *tty* get a
+    pseudo-terminal instead of pipes (:func:`tty_types` decides which). Readiness, health,
     dependencies (the release phase included), oneshots and the stop signal come from
     ``hu.toml``; *ready* (``--ready NAME=PROBE``) replaces a type's ready probe.
     """
-    restart, stdin, ready = set(restart), set(stdin), dict(ready or {})
+    restart, stdin, ready, tty = set(restart), set(stdin), dict(ready or {}), set(tty)
     env = {"PYTHONUNBUFFERED": "1", **app.env}
     graph = dependency_graph(app.procfile, app.config)
     release = is_release_phase(app.procfile, app.config)
@@ -50,7 +51,7 @@ def app_templates(app: App, counts: Mapping[str, int], *, timeout: float, restar
                 cwd=str(app.root), numprocesses=counts.get(entry.name, 0), redirect_output=("out", "out"),
                 graceful_timeout=timeout, restart=policy,
                 flapping=(flapping or FlappingInfo()) if policy != "never" else None, port=app.port_base,
-                port_index=index, redirect_input="all" in stdin or entry.name in stdin,
+                port_index=index, redirect_input="all" in stdin or entry.name in stdin, tty=entry.name in tty,
                 ready=ready.get(entry.name, config.ready),
                 ready_timeout=config.ready_timeout if config.ready_timeout is not None else DEFAULT_READY_TIMEOUT_S,
                 depends_on=graph[entry.name],
@@ -61,6 +62,20 @@ def app_templates(app: App, counts: Mapping[str, int], *, timeout: float, restar
             )
         )
     return templates
+
+
+def tty_types(app: App, mode: str | None, terminal: bool) -> list[str]:
+    """The types that get a pseudo-terminal, for ``--tty`` *mode* (None: not given).
+
+    An explicit ``always`` or ``never`` (the flag, else hu.toml's ``[start] tty``) decides for
+    every type; with ``auto`` a type's own ``tty`` in hu.toml decides, and a type without one
+    gets a pty when *terminal* (hu's stdout is a terminal someone watches).
+    """
+    mode = mode or app.config.start.tty or "auto"
+    if mode != "auto":
+        return list(app.procfile.names) if mode == "always" else []
+    return [name for name in app.procfile.names
+            if (terminal if app.config.of(name).tty is None else app.config.of(name).tty)]
 
 
 def with_dependencies(app: App, counts: Mapping[str, int], explicit: Iterable[str] = ()) -> dict[str, int]:

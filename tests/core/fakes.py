@@ -75,7 +75,8 @@ class FakeSpawner:
         self._pids = itertools.count(FAKE_PID_BASE)
 
     async def spawn(self, argv: list[str], *, env: Mapping[str, str], cwd: str | None, stdin: int, stdout: int,
-                    stderr: int, user: int | None, group: int | None, on_exit: Callable[[int], None]) -> FakeChild:
+                    stderr: int, user: int | None, group: int | None, on_exit: Callable[[int], None],
+                    terminal: bool = False) -> FakeChild:
         if self.fail is not None:
             raise self.fail
         # The caller closes its copies of the child's ends after the spawn: keep our own.
