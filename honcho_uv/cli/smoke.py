@@ -44,7 +44,7 @@ async def smoke_run(opts: GlobalOptions, command: list[str], params: dict[str, A
     instances = expand_instances(app, counts)
     printer = Printer(colour=want_colour(opts.color), prefix=not opts.no_prefix, timestamps=opts.timestamps,
                       width=max((len(i.name) for i in instances), default=6))
-    foreground = Foreground(loop, printer.system)
+    foreground = Foreground(loop, printer.system, say_exit=printer.exit_line)
     manager = Manager()
     foreground.attach(manager)
     manager.start(applications=[printer])

@@ -98,7 +98,7 @@ def start_command(ctx: click.Context, /, **params: Any) -> None:
     params["log_files"] = _log_files(app, params)
     params["watch_rules"] = _watch_rules(app, params)
     # -q, --can-die, --restart and --stdin names were checked by opts.load_app, naming their flag.
-    flapping = (FlappingInfo.coerce(params["flapping"]) if params["flapping"] else None) or FlappingInfo()
+    flapping = (FlappingInfo.coerce(params["flapping"], "--flapping") if params["flapping"] else None) or FlappingInfo()
     ensure_open_files(sum(counts.values()))
     params["verdict_fd"] = None
     if params["detach"]:
@@ -119,7 +119,7 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         colour=want_colour(opts.color), prefix=not opts.no_prefix, timestamps=opts.timestamps,
         quiet=split_names(params["quiet"]), width=max((len(i.name) for i in instances), default=6),
     )
-    foreground = Foreground(loop, printer.system, can_die=split_names(params["can_die"]))
+    foreground = Foreground(loop, printer.system, can_die=split_names(params["can_die"]), say_exit=printer.exit_line)
     printer.on_broken = lambda: foreground.shutdown(141, "output closed", quiet=True)
     manager = Manager()
     foreground.attach(manager)

@@ -14,6 +14,8 @@ def describe_event(event: str, msg: dict[str, Any]) -> str | None:
     if event == "spawn":
         return f"{instance} started (pid={msg.get('os_pid')})"
     if event == "exit":
+        if "os_pid" in msg and msg["os_pid"] is None:
+            return None  # it never started: its spawn_error line said why
         sig = msg.get("term_signal")
         how = f"signal {signal_name(sig)}" if sig else f"code {msg.get('exit_status')}"
         if msg.get("requested"):

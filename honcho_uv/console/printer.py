@@ -5,6 +5,11 @@ sink (called for each chunk as read) and is framed into whole lines with bytes o
 (:mod:`honcho_uv.core.framing`); lifecycle lines come from events (:mod:`.messages`). Writing
 is the :class:`~honcho_uv.console.writer.ConsoleWriter` thread's job; when it falls behind for
 one process, the Printer pauses reading that process's pipe (lossless backpressure).
+
+Each event is one line at most: an exit that stops everything is said once, by the exit policy
+(:meth:`Printer.exit_line`), and a process that could not be started has its ``spawn_error``
+line, not an exit line too. Without a prefix, stdout carries only the processes' own bytes:
+the ``system`` lines go to stderr, so ``hu start --no-prefix | jq`` reads the output alone.
 """
 
 from __future__ import annotations
@@ -37,11 +42,14 @@ class Printer:
         timestamps: include ``HH:MM:SS`` in the prefix.
         quiet: process types whose output is hidden (their system lines still show).
         width: initial name column width (grows with longer names; at least 6).
+        err_fd: where the ``system`` lines go when *prefix* is false (default stderr).
     """
 
     def __init__(self, fd: int = 1, *, colour: bool = False, prefix: bool = True, timestamps: bool = True,
-                 quiet: Iterable[str] = (), width: int = 6, on_broken: Callable[[], None] | None = None):
+                 quiet: Iterable[str] = (), width: int = 6, on_broken: Callable[[], None] | None = None,
+                 err_fd: int = 2):
         self.fd = fd
+        self.err_fd = err_fd
         self.colour = colour
         self.prefix = prefix
         self.timestamps = timestamps
@@ -51,6 +59,9 @@ class Printer:
         self.manager: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: ConsoleWriter | None = None
+        self._system_writer: ConsoleWriter | None = None  # the system lines' own, without a prefix
+        # Process id -> the line to say in place of its exit line (see exit_line).
+        self._exit_lines: dict[int, str] = {}
         self._framer = LineFramer()
         self._colours: dict[str, str] = {}
         self._stamp_second = -1
@@ -69,6 +80,10 @@ class Printer:
         self._loop = loop
         self.manager = manager
         self._writer = ConsoleWriter(self.fd, loop, on_pressure=self._pressure, on_broken=self._broken)
+        if not self.prefix:
+            # hu's own lines never hold a process back, and a closed stderr must not stop hu.
+            self._system_writer = ConsoleWriter(self.err_fd, loop, on_pressure=lambda *_: None,
+                                                on_broken=lambda: None)
         manager.add_output_sink(self.output)
         manager.bus.add_lifecycle_hook(self._lifecycle)
         manager.subscribe(".", self._on_event)
@@ -85,6 +100,8 @@ class Printer:
             self.manager.unsubscribe(".", self._on_event)
         if self._writer is not None:
             self._writer.close()
+        if self._system_writer is not None:
+            self._system_writer.close()
 
     def restart(self) -> None:
         pass
@@ -166,8 +183,23 @@ class Printer:
         return colour
 
     def system(self, message: str) -> None:
-        """Print a ``system`` line (its own colour; never quiet)."""
-        self._emit("system", message.encode(errors="replace") + b"\n", SYSTEM_COLOUR)
+        """Print a ``system`` line (its own colour; never quiet); without a prefix, the bare
+        message on stderr."""
+        line = message.encode(errors="replace") + b"\n"
+        if not self.prefix:
+            if self._system_writer is not None:
+                self._system_writer.write((line,))
+            return
+        self._emit("system", line, SYSTEM_COLOUR)
+
+    def exit_line(self, process: Any, line: str) -> None:
+        """Say *line* in place of the system line of *process*'s exit (and of its spawn error).
+
+        For an exit policy, which is called before the exit event is delivered: the exit that
+        stops everything becomes one line, ``web.1 exited with code 3: stopping all
+        processes``, not the exit line and then the stop line.
+        """
+        self._exit_lines[process.id] = line
 
     def _pressure(self, source: Any, on: bool) -> None:
         """Hold or release one process's pipe as its share of the console queue fills/drains."""
@@ -198,6 +230,10 @@ class Printer:
             self._names.pop(key, None)
 
     def _on_event(self, event: str, msg: dict[str, Any]) -> None:
-        line = describe_event(event, msg)
+        if event in ("exit", "spawn_error") and msg.get("pid") in self._exit_lines:
+            # The exit policy's line says it (a spawn error is followed by its exit event).
+            line = self._exit_lines.pop(msg["pid"]) if event == "exit" else None
+        else:
+            line = describe_event(event, msg)
         if line:
             self.system(line)

@@ -34,12 +34,17 @@ class Foreground:
 
     Use as the Manager's ``exit_policy`` (:meth:`attach`); :meth:`install_signals` wires the
     stop signals; ``await done`` gives the exit code once the Manager has stopped. *say* prints
-    a system line (the console's).
+    a system line (the console's). *say_exit(process, line)*, if given, says *line* in place
+    of the console's line for that process's exit (``Printer.exit_line``), so the exit that
+    stops everything is one line, ``web.1 exited with code 3: stopping all processes``;
+    without it, that line follows the exit's own.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, say: Callable[[str], None], *, can_die: Iterable[str] = ()):
+    def __init__(self, loop: asyncio.AbstractEventLoop, say: Callable[[str], None], *, can_die: Iterable[str] = (),
+                 say_exit: Callable[[Any, str], None] | None = None):
         self.loop = loop
         self.say = say
+        self.say_exit = say_exit
         self.manager: Manager | None = None
         self.can_die = set(can_die)
         self.done: asyncio.Future[int] = loop.create_future()
@@ -69,7 +74,7 @@ class Foreground:
         reason = process.failure or f"{process.name} {status.describe()}"
         if not self.stopping and process.failure:
             self.failure = reason
-        self.shutdown(code, reason)
+        self.shutdown(code, reason, process=process)
 
     def dependency_failed(self, name: str, reason: str) -> None:
         """A template can never start in this run: stop everything, exit 1."""
@@ -114,14 +119,19 @@ class Foreground:
                 process.send_signal(sig)
             self.say(f"{signal.Signals(sig).name} forwarded to all processes")
 
-    def shutdown(self, code: int, reason: str, quiet: bool = False) -> None:
-        """Stop everything (once); ``done`` then resolves to *code*."""
+    def shutdown(self, code: int, reason: str, quiet: bool = False, process: Any = None) -> None:
+        """Stop everything (once); ``done`` then resolves to *code*. *process* is the one whose
+        exit caused it, if one did."""
         if self.stopping:
             return
         self.stopping = True
         if not quiet:
-            # After the event lines already queued (the exit that caused this comes first).
-            self.loop.call_soon(self.say, f"{reason}: stopping all processes")
+            line = f"{reason}: stopping all processes"
+            if process is not None and self.say_exit is not None:
+                self.say_exit(process, line)  # its exit event is still queued: this line replaces its own
+            else:
+                # After the event lines already queued (the exit that caused this comes first).
+                self.loop.call_soon(self.say, line)
         assert self.manager is not None, "attach() first"
 
         def finished(_: object) -> None:

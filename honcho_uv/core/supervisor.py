@@ -395,6 +395,6 @@ class Supervisor:
             self.manage()
             return
         self.spawn_error = process.failure = str(error)
-        log.error("%s", error)
+        log.debug("%s", error)  # said by the spawn_error event: the console's line, the daemon's log
         self.ctx.publish("spawn_error", self.name, process=process, error=str(error))
         handle_exit(self, process, ExitStatus(127, None))

@@ -258,4 +258,4 @@ class Daemon:
     def _log_event(event: str, msg: dict[str, Any]) -> None:
         line = describe_event(event, msg)
         if line:
-            log.info("%s", line)
+            (log.error if event == "spawn_error" else log.info)("%s", line)

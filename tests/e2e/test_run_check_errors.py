@@ -125,7 +125,7 @@ def test_check_lists_types_or_every_problem(app):
         ({"Procfile": "web: x\n"}, ["start", "-p", "http"], b"hu: --port: port must be a number"),
         ({"Procfile": "web: x\n", ".env": "PORT=99999\n"}, ["start"], b"hu: .env:1: PORT: port must be between"),
         ({"Procfile": ""}, ["start"], b"hu: Procfile: no processes defined"),
-        ({"Procfile": "web: x\n"}, ["start", "--flapping", "a,b"], b"hu: flapping: expected"),
+        ({"Procfile": "web: x\n"}, ["start", "--flapping", "a,b"], b"hu: --flapping: expected"),
         # regression: click's usage errors were four lines ("Usage: ...", "Try ...", "", "Error: ...")
         ({"Procfile": "web: x\n"}, ["start", "-v"], b"hu: start: no such option '-v' (see 'hu start --help')"),
         ({}, ["logs", "-n", "x"], b"hu: logs: invalid value for '-n' / '--lines': 'x' is not a valid integer"),

@@ -81,6 +81,32 @@ def test_no_prefix_and_no_timestamps(app):
     assert re.search(rb"^web.1  \| raw line$", out, re.M), out
 
 
+def test_regression_a_stopping_exit_prints_one_system_line(app):
+    # It printed "a.1 exited with code 3" and then "a.1 exited with code 3: stopping all processes".
+    app.write("Procfile", "a: sleep 0.3; exit 3\nb: sleep 30\n")
+    result = app.hu("start", "--no-timestamps")
+    assert result.returncode == 3
+    about_a = [line for line in result.stdout.decode().splitlines() if line.startswith("system | a.1")]
+    assert about_a[0].startswith("system | a.1 started (pid=") and about_a[1:] == [
+        "system | a.1 exited with code 3: stopping all processes"], result.stdout
+    assert b"system | b.1 stopped (signal SIGTERM)" in result.stdout
+
+
+def test_regression_no_prefix_sends_system_lines_to_stderr(app):
+    # Raw output on stdout had hu's "web.1 started (pid=...)" lines mixed in.
+    app.write("Procfile", "web: echo raw line\n")
+    result = app.hu("start", "--no-prefix")
+    assert result.returncode == 0
+    assert result.stdout == b"raw line\n"
+    assert re.fullmatch(rb"web\.1 started \(pid=\d+\)\nweb\.1 exited with code 0: stopping all processes\n",
+                        result.stderr), result.stderr
+    app.write("Procfile", "web: echo raw line; sleep 30\n")
+    smoke = app.hu("run", "--no-prefix", "--with", "web", "--ready", "web=started", "--", "echo", "from cmd")
+    assert smoke.returncode == 0, smoke.stderr
+    assert b"raw line" not in smoke.stderr and b"web.1 started" not in smoke.stdout
+    assert b"web.1 started" in smoke.stderr and b"from cmd\n" in smoke.stdout
+
+
 def test_quiet_hides_output_but_not_system_lines(app):
     app.write("Procfile", "noisy: echo secret\nweb: sleep 0.2\n")
     out = app.hu("start", "-q", "noisy", "--can-die", "noisy").stdout
