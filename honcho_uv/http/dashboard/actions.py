@@ -81,8 +81,8 @@ async def favicon(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
-    hub = request.app[DASH].hub
-    return web.json_response({"rows": hub.rows, "types": hub.types})
+    rows, types = request.app[DASH].hub.table()
+    return web.json_response({"rows": rows, "types": types})
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

@@ -102,15 +102,19 @@ class Hub:
         self._soon = None
         self._sample(record=False)
 
-    def _sample(self, *, record: bool) -> None:
+    def table(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The rows and the types as of now (one stats pass; nothing recorded or sent)."""
         manager = self.manager
-        if manager.stopping and not manager.processes:
-            return
         jobs = [describe_template(manager, sup) for sup in manager.jobs()]
         stats = {s["pid"]: s for t in manager.processes_stats() for s in t["stats"]}
-        self.rows = rows_of(jobs, stats)
-        self.types = [{"name": job["name"], "state": job["state"], "wanted": job.get("numprocesses", 0),
-                       "running": len([i for i in job["instances"] if i["state"] == "RUNNING"])} for job in jobs]
+        types = [{"name": job["name"], "state": job["state"], "wanted": job.get("numprocesses", 0),
+                  "running": len([i for i in job["instances"] if i["state"] == "RUNNING"])} for job in jobs]
+        return rows_of(jobs, stats), types
+
+    def _sample(self, *, record: bool) -> None:
+        if self.manager.stopping and not self.manager.processes:
+            return
+        self.rows, self.types = self.table()
         self._last = time.monotonic()
         now = time.time()
         if record:
