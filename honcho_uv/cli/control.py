@@ -164,7 +164,8 @@ restart_command = _action_command("restart", "_restart", "restarted",
 stop_command = _action_command("stop", "_stop", "stopped", "Stop processes; NAME.N stops one instance (it stays "
                                "stopped until started again).", instance=True)
 start_process_command = _action_command("start-process", "_start", "started", "Start stopped processes of a running hu "
-                                        "(`hu start` itself runs the Procfile).", instance=False)
+                                        "(`hu start` itself runs the Procfile); NAME.N starts one instance.",
+                                        instance=True)
 
 
 @click.command("scale")

@@ -321,12 +321,14 @@ class Controller:
 
     def start_process(self, name: str) -> asyncio.Task[Any] | None:
         """Start *name* (FATAL, EXITED and held instances included); clears the flapping history.
-        Before :meth:`start` it is only marked to start then (and None is returned)."""
-        sup = self.supervisor(name)
+        ``web.2`` starts that instance alone (after ``stop_process("web.2")``). Before :meth:`start`
+        the template is only marked to start then (and None is returned)."""
+        type_name, number = split_instance_name(name)
+        sup = self.supervisor(type_name)
         if not self.started:
             sup.stopped = False
             return None
-        return sup.start()
+        return sup.start() if number is None else sup.start_instance(number)
 
     def stop_process(self, name_or_id: str | int) -> asyncio.Task[Any]:
         """Stop a template by name (it stays stopped), or one instance by id or ``web.2``

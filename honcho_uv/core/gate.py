@@ -22,7 +22,7 @@ from honcho_uv.models import ProcessState
 if TYPE_CHECKING:
     from honcho_uv.core.supervisor import Supervisor
 
-__all__ = ["DependencyGate", "WaitResult", "readiness"]
+__all__ = ["DependencyGate", "WaitResult", "clear_to_start", "readiness"]
 
 
 class DependencyGate:
@@ -75,13 +75,49 @@ class DependencyGate:
             if sup.state is ProcessState.WAITING and not sup.stopped:
                 verdict, detail = self.check(sup)
                 if verdict == "clear":
-                    sup.dependencies_met()
+                    _dependencies_met(sup)
                 elif verdict == "failed":
-                    sup.dependencies_failed(detail)
+                    _dependencies_failed(sup, detail)
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+def clear_to_start(sup: Supervisor) -> bool:
+    """Whether *sup* may spawn now: True once every dependency condition holds (its
+    dependencies are then not checked again in this start); else it is WAITING (the
+    ``waiting`` event says on what), or FATAL if a condition can never hold."""
+    verdict, detail = sup.ctx.gate.check(sup)
+    if verdict == "clear":
+        sup.deps_clear = True
+        return True
+    if verdict == "failed":
+        _dependencies_failed(sup, detail)
+        return False
+    if sup.state is not ProcessState.WAITING:
+        sup.set_state(ProcessState.WAITING)  # -> WAITING
+    sup.ctx.publish("waiting", sup.name, on=detail)
+    return False
+
+
+def _dependencies_met(sup: Supervisor) -> None:
+    """Every dependency condition of the WAITING *sup* holds: start its instances."""
+    sup.deps_clear = True
+    if sup.state is ProcessState.WAITING:
+        sup.set_state(ProcessState.STARTING)  # WAITING -> STARTING
+    sup.manage()
+
+
+def _dependencies_failed(sup: Supervisor, reason: str) -> None:
+    """A dependency of *sup* can never be met in this start: give up (FATAL) and say why; the
+    templates that depend on *sup* fail in turn (at the next evaluation)."""
+    sup.set_state(ProcessState.FATAL)  # WAITING -> FATAL
+    sup.spawn_error = reason
+    sup.progress.gave_up = reason
+    sup.ctx.publish("dependency_failed", sup.name, message=reason)
+    sup.ctx.report_failure(sup.name, reason)
+    sup.ctx.gate.changed()
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 from honcho_uv.core.context import SupervisorContext, stop_all
 from honcho_uv.core.detach import launch_detached
 from honcho_uv.core.exits import handle_exit
+from honcho_uv.core.gate import clear_to_start
 from honcho_uv.core.policy import FlapHistory
 from honcho_uv.core.process import Process
 from honcho_uv.core.progress import Progress
 from honcho_uv.core.readiness import InstanceWatch, ready_after, watch_instance
-from honcho_uv.errors import InvalidOption, SpawnError, StateError
+from honcho_uv.errors import InvalidOption, SpawnError, StateError, UnknownProcess
 from honcho_uv.models import TRANSITIONS, ExitStatus, ProcessState, ProcessTemplate, check_count
 from honcho_uv.procfile.formation import instance_env, instance_port
 
@@ -133,7 +134,32 @@ class Supervisor:
             # STOPPED|EXITED|FATAL|BACKOFF -> STARTING, or WAITING for its dependencies
             self.set_state(ProcessState.STARTING if self.deps_clear else ProcessState.WAITING)
         self.ctx.publish("start", self.name)
-        self.ctx.spawns.begin()  # until manage() has asked for (and counted) the spawns
+        return self._manage_soon()
+
+    def start_instance(self, number: int) -> asyncio.Task[Any]:
+        """Start instance *number* again (after ``stop web.2``, or an exit its policy did not
+        restart), leaving the other instances as they are: if the whole template was stopped
+        (or gave up), this one runs alone and the others stay held.
+
+        Raises:
+            UnknownProcess: *number* is not in the formation (scale up first).
+        """
+        if not 1 <= number <= self.wanted:
+            raise UnknownProcess(f"{self.name}.{number} is not in the formation ({self.name} has {self.wanted} "
+                                 f"instance{'s' * (self.wanted != 1)}; scale it to {number} first)")
+        if self.stopped or self.state in (ProcessState.FATAL, ProcessState.BACKOFF):
+            others = {n for n in range(1, self.wanted + 1) if n != number and n not in self.instances}
+            task = self.start()
+            self.held |= others  # start() let go of every hold; its manage() runs later, in the task
+            return task
+        self.held.discard(number)
+        self.exited.discard(number)
+        self.ctx.publish("start", self.name)
+        return self._manage_soon()
+
+    def _manage_soon(self) -> asyncio.Task[Any]:
+        """:meth:`manage` in a task; ``wait_spawned`` counts it until it has asked for its spawns."""
+        self.ctx.spawns.begin()
 
         async def manage_soon() -> None:
             try:
@@ -253,43 +279,11 @@ class Supervisor:
             for process in surplus:
                 self.ctx.publish("reap", self.name, process=process)
             self.request_stop(surplus)
-        if not self.deps_clear and not self._dependencies_clear():
+        if not self.deps_clear and not clear_to_start(self):
             return
         base = self.base_env()
         for number in self.numbers_to_run():
             self.spawn(number, base)
-
-    def _dependencies_clear(self) -> bool:
-        """Ask the gate; WAITING (and say on what) until every dependency condition holds."""
-        verdict, detail = self.ctx.gate.check(self)
-        if verdict == "clear":
-            self.deps_clear = True
-            return True
-        if verdict == "failed":
-            self.dependencies_failed(detail)
-        elif self.state is not ProcessState.WAITING:
-            self.set_state(ProcessState.WAITING)  # -> WAITING
-            self.ctx.publish("waiting", self.name, on=detail)
-        else:
-            self.ctx.publish("waiting", self.name, on=detail)
-        return False
-
-    def dependencies_met(self) -> None:
-        """The gate found every dependency condition met: start the instances."""
-        self.deps_clear = True
-        if self.state is ProcessState.WAITING:
-            self.set_state(ProcessState.STARTING)  # WAITING -> STARTING
-        self.manage()
-
-    def dependencies_failed(self, reason: str) -> None:
-        """A dependency can never be met in this start: give up (FATAL) and say why; the
-        templates that depend on this one fail in turn."""
-        self.set_state(ProcessState.FATAL)  # WAITING -> FATAL
-        self.spawn_error = reason
-        self.progress.gave_up = reason
-        self.ctx.publish("dependency_failed", self.name, message=reason)
-        self.ctx.report_failure(self.name, reason)
-        self.ctx.gate.changed()
 
     def env_for(self, number: int, base: dict[str, str] | None = None) -> ChainMap[str, str]:
         """Instance *number*'s env: its PORT/PS/HU_PROCESS_NAME, computed now, over *base* (:meth:`base_env`)."""

@@ -95,7 +95,7 @@ async def remove_process(request: web.Request) -> web.Response:
 
 
 async def start_process(request: web.Request) -> web.Response:
-    name = template_name(request)
+    name = instance_name(request)  # web, or web.2 (an instance stopped alone)
     await read_json(request)
     await settle(request, ctx(request).manager.start_process(name))
     return ok(name=name)

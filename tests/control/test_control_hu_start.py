@@ -71,6 +71,29 @@ def test_control_commands_against_hu_start(app):
     assert gone.returncode == 1 and gone.stderr == f"hu: no hu is running in this directory (socket {sock})\n"
 
 
+def test_regression_start_process_brings_back_an_instance_stopped_alone(app):
+    # `hu start-process worker.2` after `hu stop worker.2` said "invalid name 'worker.2'", and
+    # `hu start-process worker` was the only way back.
+    app.write("Procfile", PROCFILE)
+    hu_start = app.start("start", "-c", "worker=2", sock=app.sock, ready="socket")
+    sock = hu_start.sock
+    rows = wait_for(lambda: len(r := _ps(app, sock)) == 3 and all(x["state"] == "RUNNING" for x in r.values()) and r,
+                    what="web.1, worker.1 and worker.2 running")
+    assert app.hu("stop", "worker.2", sock=sock, text=True).stdout == "stopped worker.2\n"
+    assert "worker.2" not in _ps(app, sock)
+    started = app.hu("start-process", "worker.2", sock=sock, text=True)
+    assert (started.returncode, started.stdout, started.stderr) == (0, "started worker.2\n", "")
+    back = wait_for(lambda: (r := _ps(app, sock)).get("worker.2", {}).get("state") == "RUNNING" and r,
+                    what="worker.2 running again")
+    assert back["worker.2"]["os_pid"] != rows["worker.2"]["os_pid"]
+    assert {n: back[n]["os_pid"] for n in ("web.1", "worker.1")} == {n: rows[n]["os_pid"] for n in ("web.1", "worker.1")}
+    beyond = app.hu("start-process", "worker.3", sock=sock, text=True)
+    assert beyond.returncode == 1 and beyond.stderr == (
+        "hu: worker.3 is not in the formation (worker has 2 instances; scale it to 3 first)\n")
+    assert app.hu("quit", sock=sock, text=True).returncode == 0
+    assert hu_start.proc.wait(15) == 0
+
+
 def test_logs_follow_streams_new_lines(app):
     app.write("Procfile", PROCFILE)
     hu_start = app.start("start", sock=app.sock, ready="socket")

@@ -109,6 +109,30 @@ async def test_restart_keeps_number_and_port_and_stops_old_first(env) -> None:
         assert set(after) == {1, 2} and not set(after.values()) & set(before.values())
 
 
+async def test_regression_start_process_of_an_instance_brings_back_the_one_stopped(env) -> None:
+    # start_process("w.2") after stop_process("w.2") was "no process named 'w.2'": the
+    # instance stayed held until a start of the whole type.
+    async with Manager() as m:
+        m.add_process("w", SLEEP, env=env, numprocesses=3)
+        await until(lambda: len(m.list("w")) == 3)
+        w1, w3 = m.get_process("w.1").os_pid, m.get_process("w.3").os_pid
+        await m.stop_process("w.2")
+        assert names(m, "w") == ["w.1", "w.3"]
+        await m.start_process("w.2")
+        await until(lambda: names(m, "w") == ["w.1", "w.2", "w.3"])
+        assert (m.get_process("w.1").os_pid, m.get_process("w.3").os_pid) == (w1, w3), "the others untouched"
+        # The whole type stopped: one instance comes back alone; a start of the type, all.
+        await m.stop_process("w")
+        await m.start_process("w.3")
+        await until(lambda: names(m, "w") == ["w.3"])
+        await m.wait_spawned()
+        assert names(m, "w") == ["w.3"] and state(m, "w") == "RUNNING"
+        await m.start_process("w")
+        await until(lambda: names(m, "w") == ["w.1", "w.2", "w.3"])
+        with pytest.raises(UnknownProcess, match=r"w\.4 is not in the formation \(w has 3 instances; scale it"):
+            m.start_process("w.4")
+
+
 async def test_requested_exits_never_reach_the_exit_policy(env) -> None:
     policy = PolicyLog()
     async with Manager(exit_policy=policy) as m:
