@@ -14,12 +14,18 @@ throughput  4 processes x N numbered 60-byte lines (default N = 200,000), the ma
             (every line is parsed, the prefix stripped and the body checked). The same
             writers into a bare pipe (``sh -c 'w1 & w2 & w3 & w4 & wait' | harness``) give the
             limit.
-            ``hu --log-dir`` is hu's run with every line also written to log files.
+            ``hu --log-dir`` is hu's run with every line also written to log files;
+            ``hu --tty`` the same writers each on a pseudo-terminal (``--tty always``).
 spawn       50 processes that each print one line then sleep: time from launch until the
             50th line is seen.
 shutdown    the same 50 sleepers (they exit on SIGTERM): SIGINT to the manager, time until
             the manager has exited and every process carrying this run's marker env var is
             gone (zombies count as gone).
+dashboard   the throughput writers again, held until a go file appears, run twice: hu alone,
+            and hu with ``--ui`` and its page open in headless Chromium (Debian's, through
+            Playwright) following the log of every process; time from the go to the last
+            line of every process, and the lines the page holds and was told it skipped.
+            Skipped (with a note) where /usr/bin/chromium or playwright is missing.
 idle        10 sleeping children, 10 s window: CPU seconds and wake-ups (voluntary +
             involuntary context switches summed over every thread of the manager's own
             processes) per second.
@@ -58,12 +64,53 @@ MARK_VAR = "HU_BENCH_MARK"
 LINE_LEN = 60  # bytes, newline included
 NWRITERS = 4
 LOG_DIR_RUN = "hu --log-dir"  # hu's throughput run, with its output also going to log files
+TTY_RUN = "hu --tty"  # hu's throughput run with a pseudo-terminal per writer (--tty always)
+BARE_PTY_RUN = "bare ptys"  # the writers on ptys of their own, copied to stdout by PTY_COPY
+#: The floor for hu --tty: each writer on a pty of its own (set up as hu does: output
+#: post-processing off), the masters copied to stdout by a select loop. A pty master gives at
+#: most 4 KiB per read (the kernel's n_tty buffer), so this costs more than a pipe however
+#: little the reader does.
+PTY_COPY = textwrap.dedent(
+    """\
+    import os, select, subprocess, sys, termios
+    masters = {}
+    for argv in (a.split() for a in sys.argv[1:]):
+        master, slave = os.openpty()
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.OPOST
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        masters[master] = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+    while masters:
+        for fd in select.select(list(masters), [], [])[0]:
+            try:
+                data = os.read(fd, 1 << 18)
+            except OSError:  # EIO: every writer of this pty is gone
+                data = b""
+            if not data:
+                os.close(fd)
+                masters.pop(fd).wait()
+                continue
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view):]
+    """
+)
 PROBED_RUN = "hu + probes"  # hu's idle run, each sleeper a listener with a tcp ready probe
+GATED_RUN = "hu, gated"  # the dashboard scenario's run without the page
+PAGE_RUN = "hu + page"  # ... and with the dashboard page open, following the log
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 WRITER = textwrap.dedent(
     """\
-    import sys, time
+    import os, sys, time
     ident, count, linger = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "linger"
+    if len(sys.argv) > 4:  # the dashboard scenario opens its page first, then says go
+        open(sys.argv[4] + "." + ident, "w").close()  # this writer waits (its Python is up)
+        while not os.path.exists(sys.argv[4]):
+            time.sleep(0.01)
     # "w1 000000123 xxxx...x\\n": 60 bytes, the writer's id and a sequence number.
     fill = b"x" * (%d - len(ident) - 12)
     head = ident.encode() + b" "
@@ -525,7 +572,8 @@ def summarise(results: dict) -> dict:
 
 
 def table(summary: dict, params: dict) -> str:
-    cols = [c for c in ("hu", LOG_DIR_RUN, PROBED_RUN, "honcho", "bare pipe") if c in summary]
+    cols = [c for c in ("hu", TTY_RUN, LOG_DIR_RUN, PROBED_RUN, GATED_RUN, PAGE_RUN, "honcho", "bare pipe", BARE_PTY_RUN)
+            if c in summary]
     rows = [
         (f"throughput: s to last of {NWRITERS}x{params['lines']:,} lines", "throughput_s", ".2f"),
         ("throughput: s from first line to last", "stream_s", ".2f"),
@@ -568,6 +616,20 @@ def targets(summary: dict) -> list[tuple[str, bool | None, str]]:
     if hu.get("throughput_s") and logged.get("throughput_s"):
         r = logged["throughput_s"] / hu["throughput_s"]
         add("with --log-dir within 1.3x of without", r <= 1.3, f"hu --log-dir/hu time = {r:.2f}x")
+    tty = summary.get(TTY_RUN, {})
+    if hu.get("throughput_s") and tty.get("throughput_s"):
+        r = tty["throughput_s"] / hu["throughput_s"]
+        damaged = tty["damaged_runs"] + tty["incomplete_runs"]
+        floor = summary.get(BARE_PTY_RUN, {}).get("throughput_s")
+        add("through ptys within 2x of pipes, nothing lost", r <= 2.0 and not damaged,
+            f"hu --tty/hu time = {r:.2f}x; {damaged} damaged or incomplete runs"
+            + (f"; the bare ptys take {floor / hu['throughput_s']:.2f}x, hu --tty {tty['throughput_s'] / floor:.2f}x "
+               f"the bare ptys" if floor else ""))
+    gated, paged = summary.get(GATED_RUN, {}), summary.get(PAGE_RUN, {})
+    if gated.get("throughput_s") and paged.get("throughput_s"):
+        r = paged["throughput_s"] / gated["throughput_s"]
+        add("with the dashboard page open within 1.2x of without", r <= 1.2,
+            f"hu + page/hu time = {r:.2f}x ({paged['lines_per_s']:,.0f} vs {gated['lines_per_s']:,.0f} lines/s)")
     if hu.get("lines_per_s") and ho.get("lines_per_s"):
         r = hu["lines_per_s"] / ho["lines_per_s"]
         add("throughput >= 10x honcho's", r >= 10.0, f"hu/honcho lines/s = {r:.1f}x")
@@ -599,13 +661,15 @@ def main() -> int:
     ap.add_argument("--only", choices=["hu"], help="run hu only (no honcho, no side venv)")
     ap.add_argument("--no-log-dir", action="store_true",
                     help="skip hu's --log-dir throughput run (to measure builds that predate it)")
+    ap.add_argument("--no-tty", action="store_true",
+                    help="skip hu's --tty always throughput run (to measure builds that predate it)")
     ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--lines", type=int, help="lines per writer (default 200000, --quick 20000)")
     ap.add_argument("--spawn", type=int, default=50, help="processes for spawn/shutdown")
     ap.add_argument("--idle-procs", type=int, default=10)
     ap.add_argument("--idle-window", type=float, help="idle window, s (default 10, --quick 3)")
-    ap.add_argument("--scenarios", default="throughput,spawn,idle",
-                    help="comma list of throughput, spawn (spawn + shutdown), idle")
+    ap.add_argument("--scenarios", default="throughput,spawn,idle,dashboard",
+                    help="comma list of throughput, spawn (spawn + shutdown), idle, dashboard")
     ap.add_argument("--hu", default=None,
                     help="hu executable (default: this checkout installed in bench/.venv-hu)")
     ap.add_argument("--json", metavar="FILE", help="write machine, parameters and all runs here")
@@ -641,6 +705,7 @@ def main() -> int:
         py = sys.executable
         bare_cmd = ["sh", "-c", " ".join(f"{py} writer.py w{i} {lines} exit &"
                                          for i in range(1, NWRITERS + 1)) + " wait"]
+        pty_copy_cmd = [py, "-c", PTY_COPY, *(f"{py} writer.py w{i} {lines} exit" for i in range(1, NWRITERS + 1))]
         timeout = max(120.0, lines / 1000)
         for rep in range(1, reps + 1):
             if "throughput" in scenarios:
@@ -650,6 +715,9 @@ def main() -> int:
                 if not args.no_log_dir:
                     order.insert(2, (LOG_DIR_RUN, [*tools[0].start_cmd(), "--log-dir", str(tmpd / f"logs{rep}")],
                                      tdir, True))
+                if not args.no_tty:  # the same writers, each on a pty of its own, and their floor
+                    order.insert(2, (TTY_RUN, [*tools[0].start_cmd(), "--tty", "always"], tdir, True))
+                    order.insert(1, (BARE_PTY_RUN, pty_copy_cmd, bdir, False))
                 if rep % 2 == 0:  # alternate who goes first
                     order = order[:1] + order[:0:-1]
                 for name, argv, cwd, prefixed in order:
@@ -691,6 +759,9 @@ def main() -> int:
     if "bare pipe" in summary:
         print("(bare pipe: 4 writers share one pipe; writes above PIPE_BUF (4 KiB) interleave, so "
               "broken lines there are expected: it is the speed limit, not a correctness baseline)")
+    if BARE_PTY_RUN in summary:
+        print("(bare ptys: one copy loop writes each pty's 4 KiB reads as they come, cutting lines; the same: "
+              "a speed limit, not a correctness baseline)")
     print()
     print("targets:")
     for name, ok, detail in targets(summary):
