@@ -78,13 +78,13 @@ def version_command() -> None:
 
 
 @cli.command("check")
-@global_options
+@global_options(display=False)
 @click.pass_context
 def check_command(ctx: click.Context, /, **params: Any) -> None:
     """Validate the Procfile and env files; list the process types.
 
     Lines other Procfile readers treat differently, and variable names a shell cannot use,
-    are warnings (``hu: FILE:LINE: warning: ...``); the exit code stays 0 for them.
+    are warnings ('hu: FILE:LINE: warning: ...'); the exit code stays 0 for them.
     """
     opts = globals_of(ctx, params)
     problems: list[str] = []

@@ -52,7 +52,7 @@ _EVERY_FORMAT = frozenset({"app_name", "concurrency", "formation", "port", "temp
               help="compose, kubernetes: container image (compose: instead of build: .; kubernetes: required).")
 @click.option("--listen", metavar="TYPES",
               help="compose, kubernetes: comma-separated process types that listen on PORT (default: web).")
-@global_options
+@global_options(display=False)
 @click.pass_context
 def export_command(ctx: click.Context, /, format_name: str, location: str, **options: Any) -> None:
     """Export the Procfile to FORMAT files in LOCATION."""

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -37,26 +37,46 @@ def _multi(ctx: click.Context, /, param: click.Parameter, value: tuple[str, ...]
     return value or None
 
 
-_GLOBALS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-    click.option("-f", "--procfile", metavar="FILE", default=None, help="Procfile path, relative to the app root."),
-    click.option("-e", "--env", "env_files", metavar="FILE[,FILE]", multiple=True, callback=_multi,
-                 help="Env files (repeatable, or comma-separated; default .env)."),
-    click.option("-d", "--app-root", metavar="DIR", default=None,
-                 help="App root: where the Procfile and env files are, and the processes' cwd."),
-    click.option("--config", "config", metavar="FILE", default=None, envvar="HU_CONFIG",
-                 help="hu.toml to read (default: hu.toml beside the Procfile, if any; env HU_CONFIG)."),
-    click.option("--color/--no-color", "--colour/--no-colour", "color", default=None,
-                 help="Force colour on or off (default: NO_COLOR, FORCE_COLOR, then TTY)."),
-    click.option("--no-prefix", "no_prefix", is_flag=True, default=None, help="Print output lines raw."),
-    click.option("--timestamps/--no-timestamps", "timestamps", default=None, help="Show HH:MM:SS in the prefix."),
+#: (flags, settings) of each global option; the last three only change how output looks.
+_GLOBALS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("-f", "--procfile"), dict(metavar="FILE", default=None, help="Procfile path, relative to the app root.")),
+    (("-e", "--env", "env_files"), dict(metavar="FILE[,FILE]", multiple=True, callback=_multi,
+                                        help="Env files (repeatable, or comma-separated; default .env).")),
+    (("-d", "--app-root"), dict(metavar="DIR", default=None,
+                                help="App root: where the Procfile and env files are, and the processes' cwd.")),
+    (("--config", "config"), dict(metavar="FILE", default=None, envvar="HU_CONFIG",
+                                  help="hu.toml to read (default: hu.toml beside the Procfile, if any; env "
+                                       "HU_CONFIG).")),
+    (("--color/--no-color", "--colour/--no-colour", "color"),
+     dict(default=None, help="Force colour on or off (default: NO_COLOR, FORCE_COLOR, then TTY).")),
+    (("--no-prefix", "no_prefix"), dict(is_flag=True, default=None,
+                                        help="Print output lines raw; hu's own lines go to stderr.")),
+    (("--timestamps/--no-timestamps", "timestamps"), dict(default=None, help="Show HH:MM:SS in the prefix.")),
 ]
+_DISPLAY = 3  # the last three
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the global options to a command or group."""
-    for option in reversed(_GLOBALS):
-        fn = option(fn)
-    return fn
+@overload
+def global_options(fn: _F, *, display: bool = True) -> _F: ...
+@overload
+def global_options(fn: None = None, *, display: bool = True) -> Callable[[_F], _F]: ...
+def global_options(fn: _F | None = None, *, display: bool = True) -> _F | Callable[[_F], _F]:
+    """Add the global options to a command or group (``@global_options``).
+
+    ``@global_options(display=False)``, for a command that prints no process output (``hu
+    check``, ``hu export``): the display options (``--color``, ``--no-prefix``,
+    ``--timestamps``) are still accepted there, as before the subcommand, but hidden from its
+    ``--help``, where they would promise an effect they do not have.
+    """
+
+    def add(fn: _F) -> _F:
+        for i, (flags, settings) in reversed(list(enumerate(_GLOBALS))):
+            hidden = not display and i >= len(_GLOBALS) - _DISPLAY
+            fn = click.option(*flags, **settings, hidden=hidden)(fn)
+        return fn
+
+    return add(fn) if fn is not None else add
 
 
 @dataclass

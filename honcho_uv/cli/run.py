@@ -39,7 +39,8 @@ __all__ = ["run_command"]
 @click.option("--ready", multiple=True, metavar="NAME=PROBE",
               help="How to tell NAME is ready: port, regex:PATTERN, SECONDS or any probe (default: web=port, "
                    "others after 1 s alive; hu.toml's ready when it sets one).")
-@click.option("--ready-timeout", default=30.0, type=float, show_default=True, metavar="SECONDS")
+@click.option("--ready-timeout", default=30.0, type=float, show_default=True, metavar="SECONDS",
+              help="How long to wait for the --with processes to be ready before failing the run.")
 @click.option("-t", "--timeout", default=5.0, type=float, show_default=True, metavar="SECONDS",
               help="Stop grace for the --with processes.")
 @global_options

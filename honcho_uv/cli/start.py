@@ -47,7 +47,8 @@ DEFAULT_STOP_TIMEOUT_S = 5.0
 @click.option("-t", "--timeout", default=None, type=float, metavar="SECONDS",
               help="Seconds between the stop signal and SIGKILL (default: [start] timeout, else 5).")
 @click.option("-q", "--quiet", multiple=True, metavar="NAME", help="Hide these types' output (repeatable, commas).")
-@click.option("--can-die", multiple=True, metavar="NAME", help="These types may exit without stopping the rest.")
+@click.option("--can-die", multiple=True, metavar="NAME|all",
+              help="These types may exit without stopping the rest (repeatable, commas).")
 @click.option("--restart", "restart", multiple=True, metavar="NAME|all",
               help="Restart these types when they exit (with flapping detection).")
 @click.option("--flapping", default=None, metavar="ATTEMPTS,WINDOW,RETRY_IN,MAX_RETRY",
@@ -71,7 +72,8 @@ DEFAULT_STOP_TIMEOUT_S = 5.0
 @click.option("-D", "--detach", is_flag=True,
               help="Run in the background: return once every process is ready (exit 0), or with the failure.")
 @click.option("--socket", "socket_", envvar="HU_SOCKET", default=None, metavar="PATH",
-              help="Serve the control API on this unix socket (default: the app root's socket in the runtime dir).")
+              help="Serve the control API on this unix socket (env HU_SOCKET; default: the app root's socket in "
+                   "the runtime dir).")
 @click.option("--ui", "ui", default=None, metavar="[HOST:]PORT",
               help="Serve the live web dashboard on this port (127.0.0.1 unless a HOST is given); prints its URL.")
 @click.option("--allow-remote", is_flag=True, help="Let --ui listen on a non-loopback address (the token is needed).")
