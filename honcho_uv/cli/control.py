@@ -19,7 +19,18 @@ from typing import Any
 import click
 
 from honcho_uv.cli.options import globals_of
-from honcho_uv.cli.tables import bytes_, duration, log_line, parse_duration, ps_rows, stats_table, table, yes_no
+from honcho_uv.cli.tables import (
+    bytes_,
+    console_names,
+    duration,
+    log_line,
+    name_width,
+    parse_duration,
+    ps_rows,
+    stats_table,
+    table,
+    yes_no,
+)
 from honcho_uv.errors import ControlError, InvalidOption, NotRunning, UnknownProcess
 from honcho_uv.http.client import Client
 from honcho_uv.models import split_instance_name, validate_name
@@ -214,24 +225,22 @@ def logs_command(ctx: click.Context, /, name: str | None, follow: bool, lines: i
         query["since"] = f"{parse_duration(since, '--since'):g}"
 
     def body(client: Client) -> int:
-        # Names padded to the widest, as on the console.
-        names = [i["name"] for p in (client.call("GET", "/processes"))["processes"] for i in p["instances"]]
+        processes = client.call("GET", "/processes")["processes"]
+        check_known([name] if name else [], processes)
+        names = console_names(processes)  # names padded to the widest, as on the console
         if not follow:
             got = (client.call("GET", path, params=query))["lines"]
-            width = max([6, *map(len, names), *(len(line["name"]) for line in got)])
+            width = name_width([*names, *(line["name"] for line in got)])
             for line in got:
                 click.echo(log_line(line, width))
             return 0
-        width = max([6, *map(len, names)])
+        width = name_width(names)
         for line in client.stream(path, params={**query, "follow": "1"}):
             width = max(width, len(line["name"]))
             click.echo(log_line(line, width))
         return 0
 
     run_control(ctx, params, body)
-
-
-
 
 
 @click.command("stats")
@@ -245,19 +254,18 @@ def stats_command(ctx: click.Context, /, name: str | None, once: bool, **params:
         validate_name(name)
     once = once or not sys.stdout.isatty()
 
+    def table_now(client: Client) -> str:  # in the console's order and padding
+        processes = client.call("GET", "/processes")["processes"]
+        check_known([name] if name else [], processes)
+        reply = client.call("GET", f"/stats/{name}" if name else "/stats")["stats"]
+        return stats_table(reply if name else [s for t in reply for s in t["stats"]], console_names(processes))
+
     def body(client: Client) -> int:
         if once:
-            if name:
-                samples = (client.call("GET", f"/stats/{name}"))["stats"]
-            else:
-                samples = [s for t in (client.call("GET", "/stats"))["stats"] for s in t["stats"]]
-            click.echo(stats_table(samples))
+            click.echo(table_now(client))
             return 0
-        path = f"/stats/{name}" if name else "/stats"
         while True:  # a live view: redrawn once a second, as top does
-            reply = client.call("GET", path)["stats"]
-            samples = reply if name else [s for t in reply for s in t["stats"]]
-            click.echo("\x1b[H\x1b[2J" + stats_table(samples))
+            click.echo("\x1b[H\x1b[2J" + table_now(client))
             time.sleep(1.0)
 
     run_control(ctx, params, body)
@@ -290,6 +298,7 @@ def signal_command(ctx: click.Context, /, name: str, sig: str, **params: Any) ->
     split_instance_name(name)
 
     def body(client: Client) -> int:
+        check_known([name], client.call("GET", "/processes")["processes"])
         result = client.call("POST", f"/processes/{name}/_signal", {"signal": sig})
         click.echo(f"{result['signal']} sent to {name} ({result['signalled']} process(es))")
         return 0

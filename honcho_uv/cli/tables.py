@@ -8,7 +8,8 @@ from typing import Any
 
 from honcho_uv.errors import InvalidOption
 
-__all__ = ["bytes_", "duration", "log_line", "parse_duration", "ps_rows", "stats_table", "table", "yes_no"]
+__all__ = ["bytes_", "console_names", "duration", "log_line", "name_width", "parse_duration", "ps_rows", "stats_table",
+           "table", "yes_no"]
 
 
 def duration(seconds: float | None) -> str:
@@ -59,6 +60,17 @@ def ps_rows(processes: list[dict[str, Any]], stats: dict[int, dict[str, Any]]) -
     return rows
 
 
+def console_names(processes: list[dict[str, Any]]) -> list[str]:
+    """The instance names of ``GET /processes`` in the console's order: the Procfile's (the
+    order the templates were added), then by number."""
+    return [i["name"] for p in processes for i in sorted(p["instances"], key=lambda i: i["number"])]
+
+
+def name_width(names: list[str]) -> int:
+    """The console's name column: the widest instance name, at least 6 (``system``)."""
+    return max([6, *map(len, names)])
+
+
 def log_line(line: dict[str, Any], width: int) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(line["time"]))
     return f"{stamp} {line['name'].ljust(width)} | {line['line']}"
@@ -75,9 +87,14 @@ def parse_duration(text: str, option: str) -> float:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
-def stats_table(samples: list[dict[str, Any]]) -> str:
-    rows = [[s["name"], s.get("os_pid") or s.get("pid"), "-" if s.get("cpu") is None else f"{s['cpu']:.1f}%",
+def stats_table(samples: list[dict[str, Any]], order: list[str] | None = None) -> str:
+    """One row per sample, in *order* (the console's, :func:`console_names`; names it lacks
+    come last), the NAME column as wide as the console's name column."""
+    rank = {name: i for i, name in enumerate(order or ())}
+    width = name_width([*rank, *(s["name"] for s in samples)])
+    rows = [[s["name"].ljust(width), s.get("os_pid") or s.get("pid"),
+             "-" if s.get("cpu") is None else f"{s['cpu']:.1f}%",
              bytes_(s.get("mem_info1")), "-" if s.get("mem") is None else f"{s['mem']:.1f}%",
              "-" if s.get("ctime") is None else f"{s['ctime']:.2f}s", len(s.get("children") or [])]
-            for s in sorted(samples, key=lambda s: s["name"])]
+            for s in sorted(samples, key=lambda s: (rank.get(s["name"], len(rank)), s["name"]))]
     return table(rows, ["NAME", "PID", "CPU", "RSS", "MEM", "CPU TIME", "CHILDREN"])

@@ -38,12 +38,12 @@ def checked_signal(body: dict[str, Any]) -> int:
     value = body.get("signal")
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise BadRequest('expected {"signal": "USR1"}')
+    allowed = " ".join(sorted(s.name[3:] for s in ALLOWED_SIGNALS))
     try:
         sig = parse_signal(value)
     except InvalidOption as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(f"{exc} (allowed: {allowed})") from None
     if sig not in ALLOWED_SIGNALS:
-        allowed = " ".join(sorted(s.name[3:] for s in ALLOWED_SIGNALS))
         raise BadRequest(f"signal {sig.name} is not allowed (allowed: {allowed})")
     return int(sig)
 

@@ -94,6 +94,33 @@ def test_regression_start_process_brings_back_an_instance_stopped_alone(app):
     assert hu_start.proc.wait(15) == 0
 
 
+def test_regression_stats_uses_the_consoles_order_and_padding(app):
+    # `hu stats` sorted by name (a-long-name.1 first, web.10 before web.2) and padded the
+    # NAME column to the names it showed, not as the console does.
+    app.write("Procfile", "zz: sleep 60\na-long-name: sleep 60\n")
+    hu_start = app.start("start", "-c", "zz=2", sock=app.sock, ready="socket")
+    wait_for(lambda: len(_ps(app, hu_start.sock)) == 3, what="three instances")
+    every = app.hu("stats", "--once", sock=hu_start.sock, text=True).stdout.splitlines()
+    assert [line.split()[0] for line in every[1:]] == ["zz.1", "zz.2", "a-long-name.1"]
+    one = app.hu("stats", "--once", "zz", sock=hu_start.sock, text=True).stdout.splitlines()
+    assert [line[:15] for line in one] == ["NAME           ", "zz.1           ", "zz.2           "], \
+        "the name column is as wide as the console's (a-long-name.1), whatever is shown"
+    logs = app.hu("logs", sock=hu_start.sock, text=True).stdout.splitlines()
+    assert logs and all(line[9:25] == line[9:22].ljust(13) + " | " for line in logs), logs
+
+
+def test_regression_typos_in_logs_stats_and_signal_list_the_known_names_and_signals(app):
+    app.write("Procfile", PROCFILE)
+    hu_start = app.start("start", sock=app.sock, ready="socket")
+    known = "hu: no process named 'wrker' (known: web, worker)\n"
+    for args in (["logs", "wrker"], ["stats", "--once", "wrker"], ["signal", "wrker", "USR1"]):
+        result = app.hu(*args, sock=hu_start.sock, text=True)
+        assert (result.returncode, result.stderr) == (1, known), args
+    bad = app.hu("signal", "web", "FOO", sock=hu_start.sock, text=True)
+    assert bad.returncode == 1 and bad.stderr == (
+        "hu: signal: unknown signal 'FOO' (allowed: CONT HUP INT KILL QUIT STOP TERM USR1 USR2 WINCH)\n")
+
+
 def test_logs_follow_streams_new_lines(app):
     app.write("Procfile", PROCFILE)
     hu_start = app.start("start", sock=app.sock, ready="socket")
