@@ -335,12 +335,99 @@ def verify_throughput(data: bytes, n: int, prefixed: bool) -> dict:
 # Scenarios
 
 
-def write_throughput_dir(d: Path, n: int, linger: bool) -> None:
+def write_throughput_dir(d: Path, n: int, linger: bool, gate: Path | None = None) -> None:
     (d / "writer.py").write_text(WRITER)
     mode = "linger" if linger else "exit"
     py = sys.executable
     (d / "Procfile").write_text("".join(
-        f"w{i}: exec {py} writer.py w{i} {n} {mode}\n" for i in range(1, NWRITERS + 1)))
+        f"w{i}: exec {py} writer.py w{i} {n} {mode}{f' {gate}' if gate else ''}\n" for i in range(1, NWRITERS + 1)))
+
+
+def page_available() -> str | None:
+    """Why the dashboard scenario cannot run here, or None."""
+    import importlib.util
+
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install playwright)"
+    return None
+
+
+def open_page(url: str):
+    """Headless Chromium showing *url*, once its table has rows: (playwright, browser, page)."""
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url)
+    page.locator("#procs tbody tr").first.wait_for(timeout=30_000)
+    return playwright, browser, page
+
+
+def dashboard_throughput(tool: Tool, cwd: Path, n: int, timeout: float, with_page: bool) -> dict:
+    """The gated writers of *cwd*, through hu alone or hu with its dashboard page open: the
+    clock starts at the go, once every writer runs (and the page shows the table)."""
+    import re
+
+    go = cwd / "go"
+    go.unlink(missing_ok=True)
+    argv = [*tool.start_cmd(), *(["--ui", "127.0.0.1:0"] if with_page else [])]
+    markers = {f"w{i} {n - 1:09d} ".encode() for i in range(1, NWRITERS + 1)}
+    run = Run(argv, cwd)
+    playwright = browser = page = None
+    shown: dict = {}
+    t_go = t_first = t_last = None
+    try:
+        deadline = time.monotonic() + 30
+        waiting = [cwd / f"go.w{i}" for i in range(1, NWRITERS + 1)]
+        while not all(p.exists() for p in waiting) and time.monotonic() < deadline:
+            run.read(0.05)
+        if with_page:
+            found = re.search(rb"dashboard on (http://\S+)", run.output())
+            if found is None:
+                raise RuntimeError(f"hu printed no dashboard URL: {run.output()[-500:]!r}")
+            playwright, browser, page = open_page(found.group(1).decode())
+        tail = run.output()[-LINE_LEN:]
+        go.touch()
+        t_go = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        while markers and not run.eof and time.monotonic() < deadline:
+            data = run.read(1.0)
+            if not data:
+                continue
+            if t_first is None:
+                t_first = time.perf_counter()
+            window = tail + data
+            for m in [m for m in markers if m in window]:
+                markers.discard(m)
+            tail = data[-LINE_LEN:]
+        t_last = time.perf_counter()
+        if page is not None:
+            page.wait_for_timeout(1000)  # the last batches reach the page
+            shown = page.evaluate("""() => ({
+                lines: document.querySelectorAll('#log .ln:not(.skip)').length,
+                skip_notes: document.querySelectorAll('#log .ln.skip').length,
+                status: document.getElementById('log-status').textContent,
+                heap: performance.memory ? performance.memory.usedJSHeapSize : null})""")
+    finally:
+        for closing in (browser, playwright):
+            if closing is not None:
+                try:
+                    closing.close() if closing is browser else closing.stop()
+                except Exception as exc:  # the measurement is what matters; say why and go on
+                    print(f"closing the browser: {exc}", file=sys.stderr)
+        run.finish()
+        for leftover in cwd.glob("go*"):
+            leftover.unlink()
+    res = verify_throughput(run.output(), n, True)
+    elapsed = t_last - t_go
+    res.update({"complete": not markers, "seconds": elapsed,
+                "first_line_s": (t_first - t_go) if t_first else None,
+                "lines_per_s": (NWRITERS * n - res["lost"]) / elapsed if elapsed > 0 else 0.0,
+                "bytes": len(run.output()), "page": shown})
+    return res
 
 
 def throughput(argv: list[str], cwd: Path, n: int, prefixed: bool, timeout: float) -> dict:
@@ -696,8 +783,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hu-bench-") as tmp:
         tmpd = Path(tmp)
         tdir, bdir, sdir, pdir = tmpd / "throughput", tmpd / "bare", tmpd / "sleepers", tmpd / "probed"
-        for d in (tdir, bdir, sdir, pdir):
+        gdir = tmpd / "gated"
+        for d in (tdir, bdir, sdir, pdir, gdir):
             d.mkdir()
+        write_throughput_dir(gdir, lines, linger=True, gate=gdir / "go")
+        no_page = page_available() if "dashboard" in scenarios else None
+        if no_page:
+            print(f"dashboard scenario skipped: {no_page}", file=sys.stderr)
         write_probed_dir(pdir)
         write_throughput_dir(tdir, lines, linger=True)
         write_throughput_dir(bdir, lines, linger=False)
@@ -728,6 +820,18 @@ def main() -> int:
                           f"broken {r['broken']} ooo {r['out_of_order']}"
                           + ("" if r["complete"] else " INCOMPLETE")
                           + (f" e.g. {r['examples'][:2]}" if r["examples"] else ""),
+                          file=sys.stderr)
+            if "dashboard" in scenarios and not no_page:
+                runs = [(GATED_RUN, False), (PAGE_RUN, True)]
+                for name, with_page in (runs if rep % 2 else runs[::-1]):
+                    r = dashboard_throughput(tools[0], gdir, lines, timeout, with_page)
+                    results["throughput"].setdefault(name, []).append(r)
+                    page = r["page"]
+                    print(f"[{rep}/{reps}] throughput {name:9}: {r['seconds']:.2f} s, "
+                          f"{r['lines_per_s']:,.0f} lines/s, lost {r['lost']} dup {r['duplicated']}"
+                          + ("" if r["complete"] else " INCOMPLETE")
+                          + (f"; the page holds {page['lines']} lines ({page['status']}), "
+                             f"JS heap {fmt(page['heap'] and page['heap'] / 2**20, '.1f')} MiB" if page else ""),
                           file=sys.stderr)
             if "spawn" in scenarios:
                 for t in (tools if rep % 2 else tools[::-1]):

@@ -9,7 +9,7 @@ Guarantees:
 * at most one send every :data:`SEND_INTERVAL_S` seconds, each with at most
   :data:`LOG_LINES_PER_SEND` log lines: the newest ones; the lines not sent are counted and
   reported in the same message as ``skipped`` (the page shows "N lines skipped"), so a
-  process writing 200,000 lines a second costs the page at most 1,000 lines a second;
+  process writing 200,000 lines a second costs the page at most 400 lines a second;
 * following costs the console one ``bytes.count`` per chunk and page, never a Python object
   per line: lines are cut only from the tail that is sent;
 * one task writes to the websocket (the page's requests, such as choosing the process whose
@@ -40,7 +40,7 @@ from honcho_uv.models import split_instance_name
 __all__ = ["BACKLOG_LINES", "LOG_LINES_PER_SEND", "Page", "tail_lines"]
 
 SEND_INTERVAL_S = 0.25
-LOG_LINES_PER_SEND = 250
+LOG_LINES_PER_SEND = 100
 BACKLOG_LINES = 1000
 LOG_QUEUE_BYTES = 512 << 10
 MAX_LINE_CHARS = 2000

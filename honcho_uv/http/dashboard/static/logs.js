@@ -1,7 +1,12 @@
-// The log pane: bounded (at most `max` lines kept, in memory and in the page), filterable,
-// following the newest line unless the reader scrolled up.
+// The log pane: bounded (at most `max` lines kept), filterable, following the newest line
+// unless the reader scrolled up. Only the lines in view are in the page (a virtual list of
+// fixed-height rows), so a process writing 200,000 lines a second costs the browser the
+// same as a quiet one: the pane is redrawn at most once per animation frame.
 
 import { clock, el, hue } from "./format.js";
+
+const ROW = 19;      // px: the height of a row, as in dashboard.css (.ln)
+const SPARE = 8;     // rows drawn above and below the view
 
 export class LogPane {
   constructor(box, status, follow, { max = 2000 } = {}) {
@@ -9,52 +14,57 @@ export class LogPane {
     this.status = status;
     this.followBox = follow;
     this.max = max;
-    this.lines = [];         // {seq, time, name, text} or {skipped: N}
+    this.lines = [];         // {seq, time, name, text} or {skipped: N}, oldest first
+    this.view = this.lines;  // the lines that match the filter
     this.filter = "";
     this.skippedTotal = 0;
-    this.pending = null;     // lines waiting for the next animation frame
+    this.frame = 0;
+    this.space = el("div", { class: "log-space" });
+    this.rows = el("div", { class: "log-rows" });
+    this.space.append(this.rows);
+    box.replaceChildren(this.space);
     box.addEventListener("scroll", () => {
-      const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 4;
-      if (!atBottom && this.followBox.checked && !this.autoScrolling) this.followBox.checked = false;
-      this.autoScrolling = false;
-    });
-    follow.addEventListener("change", () => { if (follow.checked) this.scroll(); });
+      if (this.autoScrolling) { this.autoScrolling = false; } else if (this.followBox.checked && !this.atBottom()) {
+        this.followBox.checked = false;
+      } else if (!this.followBox.checked && this.atBottom()) {
+        this.followBox.checked = true;
+      }
+      this.schedule();
+    }, { passive: true });
+    follow.addEventListener("change", () => this.schedule());
+    window.addEventListener("resize", () => this.schedule());
   }
 
-  get following() { return this.followBox.checked; }
+  atBottom() {
+    return this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight < ROW;
+  }
 
   reset(lines, name) {
     this.lines = [];
     this.skippedTotal = 0;
-    this.box.replaceChildren();
-    this.add(lines, 0);
     this.selection = name;
+    this.add(lines, 0);
   }
 
   add(lines, skipped) {
-    const entries = [];
     if (skipped > 0) {
       this.skippedTotal += skipped;
-      entries.push({ skipped });
+      this.lines.push({ skipped });
     }
-    for (const [seq, time, name, text] of lines) entries.push({ seq, time, name, text });
-    if (entries.length === 0) return;
-    this.lines.push(...entries);
+    for (const [seq, time, name, text] of lines) this.lines.push({ seq, time, name, text });
     const over = this.lines.length - this.max;
     if (over > 0) this.lines.splice(0, over);
-    const fragment = document.createDocumentFragment();
-    for (const entry of entries) if (this.matches(entry)) fragment.append(this.render(entry));
-    this.box.append(fragment);
-    while (this.box.childElementCount > this.max) this.box.firstElementChild.remove();
-    this.update();
+    this.refilter();
   }
 
   setFilter(text) {
     this.filter = text.toLowerCase();
-    const fragment = document.createDocumentFragment();
-    for (const entry of this.lines) if (this.matches(entry)) fragment.append(this.render(entry));
-    this.box.replaceChildren(fragment);
-    this.update();
+    this.refilter();
+  }
+
+  refilter() {
+    this.view = this.filter ? this.lines.filter((e) => this.matches(e)) : this.lines;
+    this.schedule();
   }
 
   matches(entry) {
@@ -62,29 +72,40 @@ export class LogPane {
     return entry.text.toLowerCase().includes(this.filter) || entry.name.toLowerCase().includes(this.filter);
   }
 
+  schedule() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.draw(); });
+  }
+
+  draw() {
+    this.space.style.height = `${this.view.length * ROW}px`;
+    if (this.followBox.checked) {
+      this.autoScrolling = this.box.scrollTop !== Math.max(0, this.view.length * ROW - this.box.clientHeight);
+      this.box.scrollTop = this.box.scrollHeight;
+    }
+    const first = Math.max(0, Math.floor(this.box.scrollTop / ROW) - SPARE);
+    const last = Math.min(this.view.length, Math.ceil((this.box.scrollTop + this.box.clientHeight) / ROW) + SPARE);
+    this.rows.style.transform = `translateY(${first * ROW}px)`;
+    this.rows.replaceChildren(...this.view.slice(first, last).map((entry) => this.render(entry)));
+    this.updateStatus();
+  }
+
   render(entry) {
     if (entry.skipped) {
-      return el("div", { class: "ln skip", text: `… ${entry.skipped.toLocaleString()} lines skipped (the page shows at most 1,000 a second) …` });
+      return el("div", { class: "ln skip", text: `… ${entry.skipped.toLocaleString()} lines skipped (the page shows at most 400 a second) …` });
     }
     const name = entry.name === "system" ? "hu" : entry.name;
-    return el("div", { class: entry.name === "system" ? "ln sys" : "ln" },
+    return el("div", { class: entry.name === "system" ? "ln sys" : "ln", title: entry.text },
       el("time", { text: clock(entry.time) }),
       el("span", { class: `nm c${hue(name)}`, text: name }),
       el("span", { class: "tx", text: entry.text }));
   }
 
-  update() {
-    const shown = this.box.childElementCount;
-    const kept = this.lines.filter((e) => !e.skipped).length;
-    let text = this.filter ? `${shown.toLocaleString()} of ${kept.toLocaleString()} lines match` : `${kept.toLocaleString()} lines`;
-    if (this.skippedTotal) text += ` · ${this.skippedTotal.toLocaleString()} skipped`;
+  updateStatus() {
+    const kept = this.lines.length;
+    let text = this.filter ? `${this.view.length.toLocaleString()} of ${kept.toLocaleString()} lines match`
+      : `${kept.toLocaleString()} lines`;
+    if (this.skippedTotal) text += ` · ${this.skippedTotal.toLocaleString()} lines skipped`;
     text += ` · the pane keeps the last ${this.max.toLocaleString()}`;
     this.status.textContent = text;
-    if (this.following) this.scroll();
-  }
-
-  scroll() {
-    this.autoScrolling = true;
-    this.box.scrollTop = this.box.scrollHeight;
   }
 }
