@@ -34,6 +34,16 @@ def test_regression_docs_name_only_files_in_the_repository():
     assert not missing, missing
 
 
+def test_regression_the_foreman_table_says_what_dash_f_does_to_the_app_root():
+    # foreman's `-f dir/Procfile` makes dir the app root; hu's does not (the behaviour is
+    # tests/e2e/test_names_and_ports.py::test_regression_dash_f_names_the_file_and_leaves_the_app_root).
+    text = (REPO / "docs" / "cli.rst").read_text()
+    table = text[text.index("Coming from honcho or foreman"):]
+    row = next(line for line in table.splitlines() if line.startswith("``-f dir/Procfile``"))
+    assert "the app root becomes ``dir``" in row and "``-f`` names the file only" in row
+    assert "``-d dir`` for foreman's behaviour" in table
+
+
 def test_regression_reliability_cites_no_private_notes():
     text = (REPO / "docs" / "reliability.rst").read_text()
     assert not re.search(r"\b(?:RA|PA|GS)\b|§", text), "citations of the design notes (RA §x, PA, GS)"

@@ -137,3 +137,16 @@ def test_procfile_name_from_an_env_file_says_where_it_came_from(app):
     line = _one_line_error(app.hu("check", env={"PROCFILE": "Procfile.os"}))
     assert line == (f"hu: Procfile.os: does not exist in {root} (the name is PROCFILE from the environment; "
                     f"-f FILE overrides it)").encode()
+
+
+def test_regression_dash_f_names_the_file_and_leaves_the_app_root(app):
+    # foreman makes the Procfile's directory the app root; hu does not, and docs/cli.rst's
+    # foreman table did not say so. The app root stays -d (default: the current directory).
+    (app.root / "sub").mkdir()
+    app.write("sub/Procfile", "a: pwd; echo X=$X\n")
+    app.write("sub/.env", "X=from-sub\n")
+    app.write(".env", "X=from-the-app-root\n")
+    out = app.hu("start", "-f", "sub/Procfile", "--no-prefix").stdout.decode().splitlines()
+    assert out == [str(app.root.resolve()), "X=from-the-app-root"]
+    out = app.hu("start", "-d", "sub", "--no-prefix").stdout.decode().splitlines()
+    assert out == [str((app.root / "sub").resolve()), "X=from-sub"]
