@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 
+import pytest
+
+from tests.kit.hu import stop_gracefully
+from tests.kit.procs import PY
 from tests.kit.wait import wait_for
 
 PROCFILE = """\
@@ -119,6 +125,64 @@ def test_regression_typos_in_logs_stats_and_signal_list_the_known_names_and_sign
     bad = app.hu("signal", "web", "FOO", sock=hu_start.sock, text=True)
     assert bad.returncode == 1 and bad.stderr == (
         "hu: signal: unknown signal 'FOO' (allowed: CONT HUP INT KILL QUIT STOP TERM USR1 USR2 WINCH)\n")
+
+
+def test_regression_the_first_ps_shows_the_cpu_of_a_busy_process(app):
+    # The first `hu ps` showed 0.0% for a process spinning on a core: there was no previous
+    # sample to compare with. It shows the average since the process started (docs/cli.rst).
+    app.write("Procfile", f"busy: {PY} -c 'while True: pass'\nidle: sleep 60\n")
+    hu_start = app.start("start", sock=app.sock, ready="socket")
+    wait_for(lambda: len(_ps(app, hu_start.sock)) == 2, what="both running")
+    time.sleep(1.0)
+    rows = _ps(app, hu_start.sock)  # the first sample of each
+    assert rows["busy.1"]["cpu"] > 5.0, rows["busy.1"]
+    assert rows["idle.1"]["cpu"] < 5.0, rows["idle.1"]
+
+
+def test_regression_restarts_counts_what_hu_restarted_on_its_own(app):
+    # RESTARTS in `hu ps` was not defined anywhere; docs/cli.rst now says it counts restarts
+    # under the restart policy, not the ones asked for (hu restart, scaling).
+    app.write("Procfile", "crash: sleep 0.3; exit 1\nweb: sleep 60\n")
+    hu_start = app.start("start", "--restart", "crash", "--flapping", "100,1,1,5", sock=app.sock, ready="socket")
+    wait_for(lambda: _ps(app, hu_start.sock).get("crash.1", {}).get("restarts", 0) >= 2, 20,
+             what="crash restarted by its policy")
+    assert app.hu("restart", "web", sock=hu_start.sock).returncode == 0
+    assert app.hu("scale", "web=2", sock=hu_start.sock).returncode == 0
+    rows = wait_for(lambda: len(r := _ps(app, hu_start.sock)) >= 3 and r, what="web.2")
+    assert rows["web.1"]["restarts"] == rows["web.2"]["restarts"] == 0
+
+
+def test_regression_nothing_running_here_says_where_a_hu_may_be(app, tmp_path):
+    # "no hu is running in this directory" said nothing of a hu of this app root on another
+    # socket, nor of a daemon on its default socket.
+    app.write("Procfile", PROCFILE)
+    elsewhere = app.root / "elsewhere.sock"
+    hu_start = app.start("start", "--socket", str(elsewhere), sock=elsewhere, ready="socket")
+    result = app.hu("ps", text=True)
+    assert result.returncode == 1
+    assert re.fullmatch(rf"hu: hu \(pid {hu_start.pid}\) runs in {re.escape(str(app.root.resolve()))}, but on another "
+                        r"socket than \S+\.sock: give its --socket \(or HU_SOCKET\)\n", result.stderr), result.stderr
+    hu_start.stop()
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    daemon = app.popen("daemon", env=env)
+    wait_for(lambda: (runtime / "hu" / "gafferd.sock").exists() or (runtime / "gafferd.sock").exists(), 15,
+             what="the daemon's default socket")
+    result = app.hu("ps", text=True, env=env)
+    assert result.returncode == 1 and "a daemon may be listening on " in result.stderr, result.stderr
+    assert result.stderr.rstrip().endswith("gafferd.sock") and "--socket " in result.stderr
+    stop_gracefully(daemon)
+
+
+@pytest.mark.parametrize("url,message", [
+    ("foo", "hu: --url: expected http://HOST:PORT (or https://...), got 'foo'\n"),
+    ("ftp://127.0.0.1:1", "hu: --url: expected http://HOST:PORT (or https://...), got 'ftp://127.0.0.1:1'\n"),
+    ("http://127.0.0.1:1", "hu: cannot connect to http://127.0.0.1:1: Connection refused\n"),
+])
+def test_regression_url_errors_say_what_a_url_is_and_hide_the_client_internals(app, url, message):
+    result = app.hu("ps", "--url", url, text=True)
+    assert (result.returncode, result.stderr) == (1, message)
 
 
 def test_logs_follow_streams_new_lines(app):
