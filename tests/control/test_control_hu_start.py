@@ -119,9 +119,12 @@ def test_regression_typos_in_logs_stats_and_signal_list_the_known_names_and_sign
     app.write("Procfile", PROCFILE)
     hu_start = app.start("start", sock=app.sock, ready="socket")
     known = "hu: no process named 'wrker' (known: web, worker)\n"
-    for args in (["logs", "wrker"], ["stats", "--once", "wrker"], ["signal", "wrker", "USR1"]):
+    web = wait_for(lambda: _ps(app, hu_start.sock).get("web.1", {}).get("os_pid"), what="web.1")
+    for args in (["logs", "wrker"], ["stats", "--once", "wrker"], ["signal", "wrker", "USR1"],
+                 ["restart", "web", "wrker"], ["stop", "web", "wrker"]):
         result = app.hu(*args, sock=hu_start.sock, text=True)
         assert (result.returncode, result.stderr) == (1, known), args
+    assert _ps(app, hu_start.sock)["web.1"]["os_pid"] == web, "a typo in the second name acts on nothing"
     bad = app.hu("signal", "web", "FOO", sock=hu_start.sock, text=True)
     assert bad.returncode == 1 and bad.stderr == (
         "hu: signal: unknown signal 'FOO' (allowed: CONT HUP INT KILL QUIT STOP TERM USR1 USR2 WINCH)\n")
