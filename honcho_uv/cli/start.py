@@ -24,6 +24,8 @@ from honcho_uv.core.foreground import Foreground
 from honcho_uv.core.manager import Manager
 from honcho_uv.core.terminal import terminal_size
 from honcho_uv.core.watch import Watcher
+from honcho_uv.daemon.guardian import Keeper
+from honcho_uv.daemon.state import app_state_path
 from honcho_uv.errors import HuError, InvalidOption
 from honcho_uv.http.lazy import ControlApi
 from honcho_uv.models import FlappingInfo
@@ -139,8 +141,12 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
     if params["watch_rules"]:
         ignore = [params["log_files"][0]] if params["log_files"] is not None else []
         applications.append(Watcher(app.root, params["watch_rules"], ignore=ignore, say=printer.system))
+    keeper: Keeper | None = None
     try:
         manager.start(applications=applications)
+        # Before anything is spawned: what a killed hu left may hold the ports.
+        keeper = await Keeper.start(manager, app_state_path(app.root), say=printer.system,
+                                    stderr=None if params["verdict_fd"] is not None else 2)
         foreground.install_signals()
         if dashboard is not None:
             printer.system(f"dashboard on {dashboard.url}")
@@ -166,6 +172,8 @@ async def _run(app: App, counts: dict[str, int], opts: GlobalOptions, params: di
         if manager.started:
             manager.stop()
             await manager.wait_stopped()
+        if keeper is not None:
+            keeper.release()
         if verdict is not None:
             await verdict  # ours: the caller of hu start -D learns the verdict before we exit
         if control is not None:

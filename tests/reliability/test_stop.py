@@ -39,7 +39,7 @@ def test_t01_ctrl_c_npm_style_tree_one_signal_per_group(app):
     nodes = f"--record-signals {rec} --record-pid --ready {ready}"
     app.write("Procfile", f"web: sh -c '{PY} -u {TREE} --depth 2 --width 2 {nodes}'\n"
                           f"api: {PY} -u {TREE} --depth 1 --width 2 {nodes}\n")
-    child = app.pty("start", timeout=20)
+    child = app.pty("start", "--tty", "never", timeout=20)
     pythons = wait_up(ready, 1 + 2 + 4 + 1 + 2)
     child.sendintr()
     child.expect(pexpect.EOF)
@@ -50,6 +50,30 @@ def test_t01_ctrl_c_npm_style_tree_one_signal_per_group(app):
     # Every python in the tree got exactly one signal (the group's SIGTERM), never SIGINT too.
     assert sorted(pid for pid, _ in got) == sorted(pythons)
     assert {name for _, name in got} == {"SIGTERM"}
+
+
+def test_t01_ctrl_c_with_tty_children_stops_every_process_and_sends_no_sigint(app):
+    # The same tree, each type on a pty of its own (--tty auto under a terminal). The
+    # terminal's SIGINT reaches none of them; hu's stop signal goes to each group once. When a
+    # type's session leader (sh, the first python) exits, the kernel hangs up its terminal:
+    # what still runs in it gets SIGHUP too, and a pending SIGHUP is delivered before a
+    # pending SIGTERM (lower number first). That is a terminal's semantics (cli.rst,
+    # Terminals), so here: each process got SIGTERM or SIGHUP, never SIGINT, and none is left.
+    rec, ready = app.root / "signals.log", app.root / "ready"
+    nodes = f"--record-signals {rec} --record-pid --ready {ready}"
+    app.write("Procfile", f"web: sh -c '{PY} -u {TREE} --depth 2 --width 2 {nodes}'\n"
+                          f"api: {PY} -u {TREE} --depth 1 --width 2 {nodes}\n")
+    child = app.pty("start", timeout=20)
+    pythons = wait_up(ready, 1 + 2 + 4 + 1 + 2)
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    app.assert_no_survivors()
+    got = records(rec)
+    assert {name for _, name in got} <= {"SIGTERM", "SIGHUP"}, got
+    assert {pid for pid, _ in got} == pythons, got
+    assert sum(name == "SIGTERM" for _, name in got) >= 1, "hu's stop signal reached the groups"
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])

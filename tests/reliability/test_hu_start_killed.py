@@ -1,0 +1,93 @@
+"""``hu start`` killed with kill -9 (issue 15, bug 11): nothing it started runs on. Its guardian
+stops the processes at once; if the guardian was killed too, the next ``hu start`` of the app
+root does it, before it starts anything (so the port is free again)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+
+import psutil
+
+from honcho_uv.daemon.state import app_state_path
+from tests.kit.procs import PY
+from tests.kit.wait import wait_for
+
+#: A server that never writes, so it never notices that hu's end of its pipe is gone.
+SERVER = f"{PY} -c 'import socket, time; s = socket.create_server((\"127.0.0.1\", int(__import__(\"os\").environ[\"PORT\"]))); time.sleep(600)'"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _records(app):
+    try:
+        return json.loads(app_state_path(app.root).read_text())["processes"]
+    except (OSError, ValueError):
+        return None
+
+
+def _processes(app) -> list[psutil.Process]:
+    """What hu started and still runs (the guardians, which carry the marker too, left out)."""
+    return [p for p in app.survivors() if "hu-guardian" not in " ".join(p.cmdline())]
+
+
+def _guardian(hu_pid: int) -> psutil.Process:
+    guardians = [c for c in psutil.Process(hu_pid).children() if "hu-guardian" in " ".join(c.cmdline())]
+    assert len(guardians) == 1, guardians
+    return guardians[0]
+
+
+def _start(app, port):
+    app.write("Procfile", f"web: {SERVER}\nworker: sh -c 'sleep 600 & sleep 600'\n")
+    running = app.start("start", "-p", str(port), sock=app.sock, ready="socket")
+    wait_for(lambda: (r := _records(app)) and len(r) == 2, what="both processes in the state file")
+    wait_for(lambda: len(_processes(app)) == 4, what="web, worker and worker's two sleeps")
+    return running
+
+
+def test_kill_9_of_hu_start_the_guardian_stops_everything_it_started(app):
+    port = _free_port()
+    running = _start(app, port)
+    guardian = _guardian(running.pid)
+    running.proc.send_signal(signal.SIGKILL)
+    running.proc.wait(5)
+    app.assert_no_survivors(timeout=10)  # the stop signal, then SIGKILL after the 5 s grace at most
+    wait_for(lambda: not guardian.is_running() or guardian.status() == psutil.STATUS_ZOMBIE, what="guardian gone")
+    assert "was killed; stopped what it left running: web.1, worker.1" in running.output()
+    assert not app_state_path(app.root).exists()
+    again = app.start("start", "-p", str(port), sock=app.sock, ready="socket")  # the port is free again
+    wait_for(lambda: "web.1 started" in again.output(), what="web.1 again")
+    assert "Address already in use" not in again.output()
+
+
+def test_kill_9_of_hu_and_its_guardian_the_next_start_stops_the_leftovers_first(app):
+    port = _free_port()
+    running = _start(app, port)
+    guardian = _guardian(running.pid)
+    guardian.kill()
+    running.proc.send_signal(signal.SIGKILL)
+    running.proc.wait(5)
+    assert len(_processes(app)) == 4, "without hu and its guardian, the children run on"
+    again = app.start("start", "-p", str(port), sock=app.sock, ready="socket")
+    out = wait_for(lambda: "web.1 started" in (o := again.output()) and o, what="web.1 again")
+    assert f"stopped what a killed hu (pid {running.pid}) left running: web.1, worker.1" in out
+    assert out.index("stopped what a killed hu") < out.index("web.1 started"), "leftovers go before anything starts"
+    assert "Address already in use" not in out
+    wait_for(lambda: len(_processes(app)) == 4, what="only the new web and worker (with its sleeps)")
+
+
+def test_a_clean_exit_dismisses_the_guardian_and_removes_the_state_file(app):
+    app.write("Procfile", "web: sleep 600\n")
+    running = app.start("start", sock=app.sock, ready="socket")
+    wait_for(lambda: _records(app), what="the state file")
+    guardian = _guardian(running.pid)
+    assert app.hu("quit", sock=app.sock).returncode == 0
+    assert running.proc.wait(10) == 0
+    assert not guardian.is_running() or guardian.status() == psutil.STATUS_ZOMBIE
+    assert not app_state_path(app.root).exists()
+    assert "killed" not in running.output()
