@@ -40,10 +40,9 @@ from honcho_uv.console.logfiles import LogFiles, prepare_log_dir
 from honcho_uv.console.messages import describe_event
 from honcho_uv.core.fdlimit import ensure_open_files
 from honcho_uv.core.manager import Manager
-from honcho_uv.core.process import Process
 from honcho_uv.daemon.config import DaemonConfig, load_config
 from honcho_uv.daemon.pidfile import Pidfile
-from honcho_uv.daemon.state import DaemonState, record_for, state_path, stop_leftovers
+from honcho_uv.daemon.state import DaemonState, StateRecorder, state_path, stop_leftovers
 from honcho_uv.errors import HuError
 from honcho_uv.http.app import HttpHandler
 from honcho_uv.rundir import runtime_dir
@@ -52,7 +51,6 @@ __all__ = ["Daemon", "DaemonOptions", "default_bind"]
 
 log = logging.getLogger("honcho_uv.daemon")
 
-STATE_EXIT_DELAY_S = 1.0
 
 
 def default_bind() -> str:
@@ -82,9 +80,6 @@ class Daemon:
         pidfile = options.pidfile or self.config.pidfile
         self.pidfile = Pidfile(pidfile) if pidfile else None
         self.state = DaemonState(state_path(self.config.path, pidfile))
-        self._state_timer: asyncio.Handle | None = None
-        self._state_soon = False  # _state_timer is an immediate write
-        self._state_closed = False
         self.manager: Manager | None = None
         self.http: HttpHandler | None = None
         self.dashboard: Any = None
@@ -111,11 +106,13 @@ class Daemon:
             if self.pidfile is not None:
                 self.pidfile.remove()
             raise
+        recorder: StateRecorder | None = None
         try:
             await stop_leftovers(*self.state.read())
             self.state.write([])
             manager.subscribe(".", self._log_event)
-            manager.bus.add_lifecycle_hook(self._state_changed)
+            recorder = StateRecorder(self.state, lambda: manager.running.values())
+            manager.bus.add_lifecycle_hook(recorder)
             dashboard = [] if self.dashboard is None else [self.dashboard]
             manager.start(applications=[logs, self.http, *dashboard, *self._log_files()])
             await self.http.wait_started()
@@ -141,9 +138,8 @@ class Daemon:
             await self.http.wait_closed()
             if self.dashboard is not None:
                 await self.dashboard.wait_closed()
-            self._state_closed = True
-            if self._state_timer is not None:
-                self._state_timer.cancel()
+            if recorder is not None:
+                recorder.close()
             self.state.remove()
             self.state.release()
             if self.pidfile is not None:
@@ -167,32 +163,6 @@ class Daemon:
         directory = prepare_log_dir(config.log_dir, f"{config.path}: [gaffer] log_dir")
         return [LogFiles(directory, max_size=config.log_max_size, keep=config.log_keep,
                          say=lambda line: log.warning("%s", line))]
-
-    def _state_changed(self, event: str, process: Process) -> None:
-        """A process started: record it this loop iteration (one write for a burst). A process
-        exited: drop it within STATE_EXIT_DELAY_S, or with the next spawn if sooner. A record
-        of an exited process is harmless (the next start verifies pid + create time), so a
-        crash loop costs one write per spawn, not two."""
-        loop = asyncio.get_running_loop()
-        if event == "spawn":
-            if self._state_soon:
-                return
-            if self._state_timer is not None:
-                self._state_timer.cancel()
-            self._state_soon = True
-            self._state_timer = loop.call_soon(self._write_state)
-        elif self._state_timer is None:
-            self._state_timer = loop.call_later(STATE_EXIT_DELAY_S, self._write_state)
-
-    def _write_state(self) -> None:
-        self._state_timer, self._state_soon = None, False
-        if self.manager is None or self._state_closed:
-            return
-        self.state.write([
-            record_for(p.name, p.os_pid, p.create_time, p.template.stop_signal, p.template.graceful_timeout)
-            for p in list(self.manager.running.values())
-            if p.alive and p.os_pid is not None and p.create_time is not None
-        ])
 
     def _on_stop_signal(self, sig: int) -> None:
         log.info("%s received: stopping every process", signal.Signals(sig).name)

@@ -5,7 +5,8 @@ A daemon killed with SIGKILL cannot clean up, and its children live in their own
 so they outlive it. To find them again the daemon keeps a state file listing every live
 managed process: instance name, os pid, create time, process group and session, stop
 signal and graceful timeout. It is rewritten (temporary file + rename, mode 0600) when a
-process starts or exits, coalesced to one write per loop iteration; nothing polls.
+process starts or exits, a burst coalesced into one write (:class:`StateRecorder`); nothing
+polls. ``hu start`` keeps the same file for its app root (``daemon/guardian.py``).
 
 The file sits next to the pidfile (``<pidfile>.state``) when there is one, else in the
 private runtime directory as ``gafferd-<key>.state``, ``<key>`` a hash of the config file's
