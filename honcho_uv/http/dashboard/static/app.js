@@ -96,7 +96,7 @@ function onMessage(message) {
       break;
     case "logs":
       if (message.reset) pane.reset(message.lines, message.name);
-      else pane.add(message.lines, message.skipped);
+      else pane.add(message.lines, message.skipped, message.estimated);
       break;
     default:
       break;

@@ -42,14 +42,16 @@ export class LogPane {
   reset(lines, name) {
     this.lines = [];
     this.skippedTotal = 0;
+    this.estimated = false;
     this.selection = name;
     this.add(lines, 0);
   }
 
-  add(lines, skipped) {
+  add(lines, skipped, estimated = false) {
     if (skipped > 0) {
       this.skippedTotal += skipped;
-      this.lines.push({ skipped });
+      this.estimated ||= estimated;
+      this.lines.push({ skipped, estimated });
     }
     for (const [seq, time, name, text] of lines) this.lines.push({ seq, time, name, text });
     const over = this.lines.length - this.max;
@@ -91,7 +93,9 @@ export class LogPane {
 
   render(entry) {
     if (entry.skipped) {
-      return el("div", { class: "ln skip", text: `… ${entry.skipped.toLocaleString()} lines skipped (the page shows at most 400 a second) …` });
+      const about = entry.estimated ? "about " : "";
+      return el("div", { class: "ln skip",
+        text: `… ${about}${entry.skipped.toLocaleString()} lines skipped (the page shows at most 400 a second) …` });
     }
     const name = entry.name === "system" ? "hu" : entry.name;
     return el("div", { class: entry.name === "system" ? "ln sys" : "ln", title: entry.text },
@@ -104,7 +108,9 @@ export class LogPane {
     const kept = this.lines.length;
     let text = this.filter ? `${this.view.length.toLocaleString()} of ${kept.toLocaleString()} lines match`
       : `${kept.toLocaleString()} lines`;
-    if (this.skippedTotal) text += ` · ${this.skippedTotal.toLocaleString()} lines skipped`;
+    if (this.skippedTotal) {
+      text += ` · ${this.estimated ? "about " : ""}${this.skippedTotal.toLocaleString()} lines skipped`;
+    }
     text += ` · the pane keeps the last ${this.max.toLocaleString()}`;
     this.status.textContent = text;
   }
