@@ -4,9 +4,13 @@ daemon left behind (reliability-anchors.md §7 G3, test T16).
 A daemon killed with SIGKILL cannot clean up, and its children live in their own sessions,
 so they outlive it. To find them again the daemon keeps a state file listing every live
 managed process: instance name, os pid, create time, process group and session, stop
-signal and graceful timeout. It is rewritten (temporary file + rename, mode 0600) when a
-process starts or exits, a burst coalesced into one write (:class:`StateRecorder`); nothing
-polls. ``hu start`` keeps the same file for its app root (``daemon/guardian.py``).
+signal and graceful timeout. It is a journal, so that a change costs the same with 5 or
+5,000 processes: a header line, then one line per start (``["+", name, pid, ...]``) or exit
+(``["-", pid, create_time]``), appended when processes start or exit, a burst coalesced into
+one write (:class:`StateRecorder`); once the exits outnumber the live records it is
+rewritten whole (temporary file + rename, mode 0600). Nothing polls. A line cut short by a
+crash is skipped when read. ``hu start`` keeps the same file for its app root
+(``daemon/guardian.py``).
 
 The file sits next to the pidfile (``<pidfile>.state``) when there is one, else in the
 private runtime directory as ``gafferd-<key>.state``, ``<key>`` a hash of the config file's
@@ -56,11 +60,11 @@ from honcho_uv.rundir import PidLock, app_key, runtime_dir
 if TYPE_CHECKING:
     from honcho_uv.core.process import Process
 
-__all__ = ["DaemonState", "Record", "StateRecorder", "app_state_path", "record_for", "state_path", "stop_leftovers"]
+__all__ = ["DaemonState", "Record", "StateRecorder", "app_state_path", "state_path", "stop_leftovers"]
 
 log = logging.getLogger("honcho_uv.daemon")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # a journal (version 1, one JSON object, is still read)
 _SAME_PROCESS_S = 0.01  # create times of one process read twice never differ by more
 
 
@@ -96,6 +100,7 @@ class DaemonState:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._lock = PidLock(self.lock_path, f"already running with pid {{pid}} (lock {self.lock_path})", remove=True)
+        self._journal: int | None = None  # the file opened for appends, until the next write()
 
     # -- lock -----------------------------------------------------------------------------
 
@@ -117,46 +122,75 @@ class DaemonState:
     def read(self) -> tuple[int | None, list[Record]]:
         """The previous daemon's pid and records ((None, []) if there is no usable file)."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            records = [Record(**r) for r in data["processes"]]
-            return data.get("daemon_pid"), records
+            header, *lines = self.path.read_text(encoding="utf-8").splitlines()
+            first = json.loads(header)
+            if "processes" in first:  # version 1
+                return first.get("daemon_pid"), [Record(**r) for r in first["processes"]]
+            return first.get("daemon_pid"), _replay(lines)
         except FileNotFoundError:
             return None, []
         except (OSError, ValueError, TypeError, KeyError) as exc:
             log.warning("%s: unreadable state file ignored (%s)", self.path, exc)
             return None, []
 
-    def write(self, records: list[Record]) -> None:
+    def write(self, records: Iterable[Record]) -> None:
         """Replace the file with *records* (atomically; errors are logged, never raised)."""
-        # vars(), not asdict(): a copy per record, no recursion (5,000 records in a few ms).
-        data = {"version": FORMAT_VERSION, "daemon_pid": os.getpid(), "processes": [vars(r) for r in records]}
+        self._close_journal()
+        lines = [json.dumps({"version": FORMAT_VERSION, "daemon_pid": os.getpid()})]
+        lines += [json.dumps(["+", *vars(r).values()]) for r in records]
         try:
-            write_atomic(self.path, (json.dumps(data) + "\n").encode(), 0o600)
+            write_atomic(self.path, ("\n".join(lines) + "\n").encode(), 0o600)
         except OSError as exc:
             log.error("%s: cannot write the state file (%s)", self.path, exc.strerror or exc)
 
+    def append(self, started: Iterable[Record], exited: Iterable[Record]) -> None:
+        """Add *started* and drop *exited* with one append (errors are logged, never raised)."""
+        lines = [json.dumps(["+", *vars(r).values()]) for r in started]
+        lines += [json.dumps(["-", r.pid, r.create_time]) for r in exited]
+        if not lines:
+            return
+        try:
+            if self._journal is None:
+                self._journal = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            os.write(self._journal, ("\n".join(lines) + "\n").encode())
+        except OSError as exc:
+            log.error("%s: cannot write the state file (%s)", self.path, exc.strerror or exc)
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal)
+            self._journal = None
+
     def remove(self) -> None:
+        self._close_journal()
         with contextlib.suppress(OSError):
             self.path.unlink()
 
 
-def record_for(name: str, pid: int, create_time: float, stop_signal: int, graceful_timeout: float) -> Record:
-    """A record for a live process (its group and session read now; both are its pid after
-    ``start_new_session``)."""
-    try:
-        pgid, sid = os.getpgid(pid), os.getsid(pid)
-    except OSError:
-        pgid = sid = pid
-    return Record(name, pid, create_time, pgid, sid, int(stop_signal), float(graceful_timeout))
+def _replay(lines: list[str]) -> list[Record]:
+    live: dict[tuple[int, float], Record] = {}
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # cut short by a crash in the middle of an append
+        if entry[0] == "+":
+            record = Record(*entry[1:])
+            live[record.pid, record.create_time] = record
+        elif entry[0] == "-":
+            live.pop((entry[1], entry[2]), None)
+    return list(live.values())
 
 
 class StateRecorder:
-    """Keeps *state* listing the live processes of *manager* (a lifecycle hook of its bus).
+    """Keeps *state* listing the live processes of *running* (a lifecycle hook of the bus).
 
-    A spawn is recorded within :data:`SPAWN_DELAY_S` (one write for a burst of spawns, so a
-    wave of 5,000 is a few dozen writes, not 5,000), an exit within :data:`EXIT_DELAY_S` or
-    with the next spawn if sooner: a record of an exited process is harmless (the cleanup
-    verifies pid + create time), so a crash loop costs one write per spawn, not two. After
+    Starts are appended within :data:`SPAWN_DELAY_S` (one write for a burst: a wave of 5,000
+    spawns is a few dozen appends of new lines, never a rewrite per spawn), exits within
+    :data:`EXIT_DELAY_S` or with the next start if sooner: a record of an exited process is
+    harmless (the cleanup verifies pid + create time), so a crash loop costs one write per
+    spawn, not two. The owner writes the file first (``state.write([])``). After
     :meth:`close` nothing is written.
     """
 
@@ -166,8 +200,14 @@ class StateRecorder:
     def __init__(self, state: DaemonState, running: Callable[[], Iterable[Process]]):
         self.state = state
         self._running = running
-        # Invariant: _timer is the one pending write (None: none pending); _soon says it is the
-        # short spawn delay; after close() no timer is pending.
+        # Invariants: _recorded maps each process id in the file to its record; _started
+        # holds processes started since the last flush, _exited the records of recorded
+        # processes that exited since; _lines counts the lines after the file's header.
+        self._recorded: dict[int, Record] = {}
+        self._started: dict[int, Process] = {}
+        self._exited: list[Record] = []
+        self._lines = 0
+        # _timer is the one pending flush (None: none); _soon says it is the short one.
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False
         self._closed = False
@@ -175,27 +215,43 @@ class StateRecorder:
     def __call__(self, event: str, process: Process) -> None:
         if self._closed:
             return
-        loop = asyncio.get_running_loop()
         if event == "spawn":
-            if self._soon:
-                return
+            self._started[process.id] = process
+        elif self._started.pop(process.id, None) is None and process.id in self._recorded:
+            self._exited.append(self._recorded.pop(process.id))
+        self._schedule(event == "spawn")
+
+    def _schedule(self, soon: bool) -> None:
+        loop = asyncio.get_running_loop()
+        if soon and not self._soon:
             if self._timer is not None:
                 self._timer.cancel()
             self._soon = True
-            self._timer = loop.call_later(self.SPAWN_DELAY_S, self.write)
+            self._timer = loop.call_later(self.SPAWN_DELAY_S, self.flush)
         elif self._timer is None:
-            self._timer = loop.call_later(self.EXIT_DELAY_S, self.write)
+            self._timer = loop.call_later(self.EXIT_DELAY_S, self.flush)
 
-    def write(self) -> None:
-        """Write the live processes now."""
+    def flush(self) -> None:
+        """Write what changed now (the whole list again once exits outnumber the live)."""
         self._timer, self._soon = None, False
         if self._closed:
             return
-        self.state.write([
-            record_for(p.name, p.os_pid, p.create_time, p.template.stop_signal, p.template.graceful_timeout)
-            for p in list(self._running())
-            if p.alive and p.os_pid is not None and p.create_time is not None
-        ])
+        started = []
+        for process in self._started.values():
+            # Started in a new session: its group and session are its pid (no syscall each).
+            if process.alive and process.os_pid is not None and process.create_time is not None:
+                record = Record(process.name, process.os_pid, process.create_time, process.os_pid, process.os_pid,
+                                int(process.template.stop_signal), float(process.template.graceful_timeout))
+                self._recorded[process.id] = record
+                started.append(record)
+        self._started.clear()
+        exited, self._exited = self._exited, []
+        self._lines += len(started) + len(exited)
+        if self._lines > 2 * len(self._recorded) + 256:
+            self.state.write(self._recorded.values())
+            self._lines = len(self._recorded)
+        else:
+            self.state.append(started, exited)
 
     def close(self) -> None:
         """No more writes (the owner removes the file once every process is gone)."""

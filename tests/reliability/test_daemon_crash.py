@@ -5,13 +5,13 @@ stranger, and a second daemon while the first lives is refused without touching 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 
 import psutil
 
+from honcho_uv.daemon.state import DaemonState, Record
 from honcho_uv.rundir import app_key, runtime_dir
 from tests.kit.api import serving
 from tests.kit.procs import PY, TREE
@@ -33,10 +33,10 @@ graceful_timeout = 0.3
 
 
 def _state(path):
-    try:
-        return json.loads(path.read_text())["processes"]
-    except (OSError, ValueError):
+    """The records of the state file at *path*, as dicts (None while there is no file)."""
+    if not path.exists():
         return None
+    return [vars(r) for r in DaemonState(path).read()[1]]
 
 
 def test_t16_kill_9_leftovers_are_stopped_by_the_next_start(app, daemon):
@@ -67,12 +67,9 @@ def test_t16_kill_9_leftovers_are_stopped_by_the_next_start(app, daemon):
                                 start_new_session=True)
     try:
         wait_for(ready.exists, what="the stranger")
-        data = json.loads(state.read_text())
         real = psutil.Process(stranger.pid).create_time()
-        data["processes"].append({"name": "web.1", "pid": stranger.pid, "create_time": real - 1000.0,
-                                  "pgid": stranger.pid, "sid": stranger.pid, "stop_signal": 15,
-                                  "graceful_timeout": 0.1})
-        state.write_text(json.dumps(data))
+        recycled = Record("web.1", stranger.pid, real - 1000.0, stranger.pid, stranger.pid, 15, 0.1)
+        DaemonState(state).append([recycled], [])  # as the crashed daemon would have written it
 
         second = daemon(*args)
         log = second.output()

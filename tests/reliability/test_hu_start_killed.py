@@ -4,13 +4,12 @@ root does it, before it starts anything (so the port is free again)."""
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 
 import psutil
 
-from honcho_uv.daemon.state import app_state_path
+from honcho_uv.daemon.state import DaemonState, app_state_path
 from tests.kit.procs import PY
 from tests.kit.wait import wait_for
 
@@ -25,10 +24,8 @@ def _free_port() -> int:
 
 
 def _records(app):
-    try:
-        return json.loads(app_state_path(app.root).read_text())["processes"]
-    except (OSError, ValueError):
-        return None
+    path = app_state_path(app.root)
+    return DaemonState(path).read()[1] if path.exists() else None
 
 
 def _processes(app) -> list[psutil.Process]:
