@@ -29,12 +29,7 @@ from tests.kit.hu import REPO
 
 DOC = REPO / "docs" / "cli.rst"
 #: (command, flag) -> why the doc does not have it yet. Remove an entry once it is documented.
-PENDING: dict[tuple[str, str], str] = {
-    ("ui", ""): "issue 13 (the dashboard) documents hu ui",
-    ("start", "--ui"): "issue 13 (the dashboard) documents hu start --ui",
-    ("daemon", "--ui"): "issue 13 (the dashboard) documents hu daemon --ui",
-    ("start", "--allow-remote"): "issue 13 (the dashboard) documents hu start --allow-remote",
-}
+PENDING: dict[tuple[str, str], str] = {}
 #: The options of the commands that talk to a running hu, described once for all of them.
 CONTROL = {"app_root", "socket_", "url", "token"}
 FLAG = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
