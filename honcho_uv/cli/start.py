@@ -107,6 +107,8 @@ def start_command(ctx: click.Context, /, **params: Any) -> None:
     params["verdict_fd"] = None
     if params["detach"]:
         if DETACH_FD_VAR not in os.environ:
+            if params["ui"] is not None:  # a bad or busy --ui address is said here, not lost
+                _dashboard(params, None).close_unstarted()  # in the background hu's exit code
             ctx.exit(start_detached(app.root))  # everything above was checked here, in the foreground
         # We are the background hu: the fd must not reach the processes' environment.
         params["verdict_fd"] = int(os.environ.pop(DETACH_FD_VAR))
@@ -231,7 +233,7 @@ def _watch_rules(app: App, params: dict[str, Any]) -> dict[str, tuple[list[str],
     return watched
 
 
-def _dashboard(params: dict[str, Any], logs: LogBuffer) -> Any:
+def _dashboard(params: dict[str, Any], logs: LogBuffer | None) -> Any:
     """The dashboard of ``--ui``, listening from now on (a port in use fails before anything
     runs), or None without ``--ui``."""
     if params["ui"] is None:

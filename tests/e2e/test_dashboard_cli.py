@@ -96,3 +96,27 @@ def test_the_daemon_serves_the_dashboard_and_hu_ui_finds_it_on_its_socket(app):
     # over TCP the API never gives the URL away, even with a valid API token
     host, port = running.tcp
     assert status_of(f"http://{host}:{port}/ui") == 403
+
+
+def test_regression_a_busy_ui_port_with_detach_is_named_not_lost(app):
+    # hu start -D --ui on a taken port said only "the background hu exited with code 1".
+    app.write("Procfile", PROCFILE)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        result = app.hu("start", "-D", "--ui", f"127.0.0.1:{taken.getsockname()[1]}", sock=app.sock, text=True)
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    assert result.stderr.startswith("hu: --ui: cannot listen on tcp://127.0.0.1:") and "in use" in result.stderr
+    app.assert_no_survivors()
+
+
+def test_a_detached_hu_serves_its_dashboard(app):
+    app.write("Procfile", PROCFILE)
+    result = app.hu("start", "-D", "--ui", "127.0.0.1:0", sock=app.sock, text=True)
+    assert result.returncode == 0, result.stderr
+    url = app.hu("ui", sock=app.sock, text=True).stdout.strip()
+    assert status_of(url.partition("?")[0] + "api/state", Authorization=f"Bearer {url.partition('=')[2]}") == 200
+    assert app.hu("down", sock=app.sock).returncode == 0
