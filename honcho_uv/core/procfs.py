@@ -173,15 +173,29 @@ def _read_table() -> dict[int, tuple[int, int, int]]:
 
 
 def stat_lines() -> Iterator[tuple[int, bytes]]:
-    """``(pid, /proc/PID/stat)`` for every process, one read each (Linux); vanished ones skipped."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                yield int(entry), f.read()
-        except OSError:
-            continue
+    """``(pid, /proc/PID/stat)`` for every process, one read each (Linux); vanished ones skipped.
+
+    Raw ``os.open``/``os.read`` relative to an fd of ``/proc``: a third cheaper than ``open()``,
+    which builds a buffered file object per process (5,000 of them every stats round).
+    """
+    proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for entry in os.listdir(proc):
+            if not entry.isdigit():
+                continue
+            try:
+                fd = os.open(f"{entry}/stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
+            except OSError:
+                continue  # exited since the listing
+            try:
+                line = os.read(fd, 4096)  # one line, well under a page
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            yield int(entry), line
+    finally:
+        os.close(proc)
 
 
 def listening_inodes(port: int) -> set[int]:

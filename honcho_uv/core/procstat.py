@@ -36,20 +36,25 @@ class ProcPass:
     """One read of every ``/proc/PID/stat``: ``{pid: fields}`` and ``{ppid: [pids]}``.
 
     ``fields`` are the stat fields after the command name (state first; ppid at 1, utime 11,
-    stime 12, nice 16, starttime 19, vsize 20, rss 21), and ``names[pid]`` the command name.
+    stime 12, nice 16, starttime 19, vsize 20, rss 21; nothing after rss is split off), and
+    :meth:`name` the command name.
     """
 
     def __init__(self) -> None:
         self.stats: dict[int, list[bytes]] = {}
-        self.names: dict[int, str] = {}
+        self._lines: dict[int, bytes] = {}
         self.children: dict[int, list[int]] = {}
         self.taken = time.monotonic()
         for pid, line in stat_lines():
-            close = line.rfind(b")")
-            fields = line[close + 2 :].split()
+            fields = line[line.rfind(b")") + 2 :].split(None, 22)
             self.stats[pid] = fields
-            self.names[pid] = line[line.find(b"(") + 1 : close].decode(errors="replace")
+            self._lines[pid] = line
             self.children.setdefault(int(fields[1]), []).append(pid)
+
+    def name(self, pid: int) -> str:
+        """The kernel's name for *pid* (decoded only when asked: most passes never ask)."""
+        line = self._lines.get(pid, b"()")
+        return line[line.find(b"(") + 1 : line.rfind(b")")].decode(errors="replace")
 
 
 class _History:
@@ -151,4 +156,4 @@ class ProcSampler:
                 argv0 = f.read().split(b"\0", 1)[0]
         except OSError:
             argv0 = b""
-        return os.path.basename(argv0.decode(errors="replace")) if argv0 else table.names.get(pid, "")
+        return os.path.basename(argv0.decode(errors="replace")) if argv0 else table.name(pid)
