@@ -316,7 +316,7 @@ def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, 
     """Wait until the named processes (default: all) are ready.
 
     Exit 0 once they are, 1 on timeout (naming those that are not), 2 if one failed (it
-    exited before it was ready, or gave up).
+    exited before it was ready, or gave up). A hu not answering yet is waited for too.
     """
     for name in names:
         validate_name(name)
@@ -324,8 +324,19 @@ def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, 
         raise InvalidOption("--timeout", "must be >= 0")
 
     def body(client: Client) -> int:
-        query = {"timeout": f"{timeout:g}", "names": ",".join(names)}
-        result = client.call("GET", "/wait", params=query, timeout=timeout + CALL_MARGIN_S)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                result = client.call("GET", "/wait", params={"timeout": f"{left:g}", "names": ",".join(names)},
+                                     timeout=left + CALL_MARGIN_S)
+                break
+            except NotRunning:
+                # A hu or daemon launched in the background a moment ago has not bound its
+                # socket yet: that is still "not ready", within the same timeout.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
         if result["failed"]:
             for name, why in result["failed"].items():
                 click.echo(f"hu: {name} failed: {why}", err=True)

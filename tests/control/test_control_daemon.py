@@ -86,3 +86,17 @@ def test_daemon_quit_errors_and_defaults(app):
     wait_for(lambda: _ps(app, daemon.sock).get("crash.1", {}).get("restarts", 0) >= 1, what="a restart")
     assert app.hu("quit", sock=daemon.sock, text=True).returncode == 0
     assert daemon.proc.wait(15) == 0
+
+
+def test_hu_wait_waits_for_a_daemon_that_has_not_bound_its_socket_yet(app):
+    # Regression (docs/gafferd.rst's example): `hu daemon ... &` then `hu wait` at once failed
+    # with "no hu is running" while the daemon was still starting.
+    waiting = app.popen("wait", "--socket", str(app.sock), "--timeout", "30")
+    assert waiting.poll() is None
+    app.daemon(ini="[process:web]\ncmd = sleep 1000\n")
+    assert waiting.wait(30) == 0, waiting.stderr.read()
+
+
+def test_hu_wait_with_nothing_to_wait_for_gives_up_at_its_timeout(app):
+    result = app.hu("wait", "--socket", str(app.sock), "--timeout", "0.5", text=True)
+    assert result.returncode == 1 and "no hu is running" in result.stderr, result.stderr
