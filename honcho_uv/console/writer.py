@@ -6,7 +6,8 @@ Writing happens in a thread doing blocking ``os.write`` calls, so:
 * we never set O_NONBLOCK on a descriptor shared with the user's shell;
 * writes are batched: everything queued is written with one ``writev`` (the chunks are not
   joined first: no copy of the batch, and no copy made while holding the GIL that the loop
-  thread needs to read the next chunk);
+  thread needs to read the next chunk), and the thread is woken once per loop iteration,
+  not once per chunk (each wake-up is a GIL handoff);
 * when *fd* is a pipe it is enlarged to :data:`PIPE_SIZE_BYTES` where the kernel allows, as
   the children's pipes are: a reader that reads in large chunks (a log shipper, ``tee``, a
   harness) then wakes once per MiB instead of once per 64 KiB, and so does this thread;
@@ -69,6 +70,8 @@ class ConsoleWriter:
     of that source are queued or being written, ``on_pressure(source, False)`` once they drop
     below *low*; the None source is never held back. ``on_broken()`` is called once if the
     reader went away (EPIPE). :meth:`close` drains what is queued, then ends the thread.
+    :meth:`write` is called on the loop's thread; the writing thread is woken once per loop
+    iteration, after every chunk of that iteration is queued.
     """
 
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, *,
@@ -88,6 +91,7 @@ class ConsoleWriter:
         self._batch: dict[Hashable, int] = {}
         self._held: set[Hashable] = set()
         self._closing = False
+        self._kicked = False  # a _kick is scheduled on the loop (the thread is told once per iteration)
         self.broken = False
         self.written = 0  # bytes written so far (read by close() to tell progress from a stall)
         self.writes = 0  # write system calls made so far (a batch is one, unless it is partial)
@@ -108,9 +112,21 @@ class ConsoleWriter:
             hold = source is not None and source not in self._held and self._outstanding[source] > self._high
             if hold:
                 self._held.add(source)
-            self._cond.notify()
+        if not self._kicked:
+            # One wake-up of the thread per loop iteration, after every chunk read in it, not
+            # one per chunk: a pty gives 4 KiB per read, and each wake-up is a GIL handoff.
+            self._kicked = True
+            try:
+                self._loop.call_soon(self._kick)
+            except RuntimeError:  # the loop is closed (a last flush at exit): wake it now
+                self._kick()
         if hold:
             self._on_pressure(source, True)
+
+    def _kick(self) -> None:
+        self._kicked = False
+        with self._cond:
+            self._cond.notify()
 
     def _run(self) -> None:
         while True:
