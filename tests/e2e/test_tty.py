@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 
 import pexpect
 import pytest
@@ -246,3 +247,29 @@ def test_sigint_from_hus_terminal_does_not_reach_tty_children_directly(app):
     child.kill(signal.SIGINT)  # as the terminal's Ctrl-C reaches hu's foreground group
     child.expect(pexpect.EOF)
     assert b"got SIGTERM" in child.before and b"got SIGINT" not in child.before, child.before
+
+
+def test_attach_over_tcp_to_a_daemon_tty_instance(app, daemon):
+    running = daemon(ini=f"[process:repl]\ncmd = {ECHO}\ncwd = {app.root}\ntty = true\n", tcp=True)
+    wait_for(lambda: "prompt>" in app.hu("logs", "repl", "--socket", str(running.sock), text=True).stdout,
+             what="the prompt")
+    child = app.pty("attach", "repl.1", "--url", f"http://127.0.0.1:{running.port}")
+    child.expect("attached to repl.1")
+    child.send("over tcp\r")
+    child.expect("got OVER TCP")
+    child.send("\x1d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_a_slow_reader_holds_tty_children_back_and_loses_nothing(app):
+    # Backpressure through a pty: the console stops reading the master, the child blocks in
+    # write (its pty buffer is full), nothing is dropped.
+    app.write("writer.py", "import sys\nfor i in range(30000):\n    sys.stdout.write(f'line {i} ' + 'q' * 80 + '\\n')\n")
+    app.write("Procfile", f"w: {PY} writer.py; sleep 0.5\n")
+    proc = app.popen("start", "--tty", "always")
+    time.sleep(2)  # nothing reads hu's output meanwhile: 3 MB wait in the child
+    out, _ = proc.communicate(timeout=60)
+    lines = bodies(out, "w.1")
+    assert lines == [f"line {i} ".encode() + b"q" * 80 for i in range(30000)]
