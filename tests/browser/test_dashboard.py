@@ -70,8 +70,9 @@ def test_restart_gives_a_new_pid(page: Any, dash: Dash) -> None:
     page.get_by_role("button", name="Restart web.1", exact=True).click()
     wait_for(lambda: pid_of(page, "web.1") not in ("", NONE, before), 15, "web.1 with a new pid")
     after = pid_of(page, "web.1")
-    wait_for(lambda: [str(r["os_pid"]) for r in dash.ps() if r["name"] == "web.1"] == [after], 10, "hu ps agrees")
-    wait_for(lambda: "web.1 started" in page.locator("#events").inner_text(), 10, "the restart in the events")
+    wait_for(lambda: [str(r["os_pid"]) for r in dash.ps() if r["name"] == "web.1"] == [after], 15, "hu ps agrees")
+    wait_for(lambda: f"web.1 started (pid={after})" in page.locator("#events").inner_text(), 15,
+             "the restart in the events")
 
 
 def test_scale_up_and_down(page: Any, dash: Dash) -> None:
