@@ -90,13 +90,21 @@ async def attach(request: web.Request) -> web.StreamResponse:
         # client can print the reason (a refused websocket handshake carries no body).
         return ok(id=process.id, name=process.name, tty=process.template.tty)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
-    await ws.prepare(request)
+    # Claimed before the first await: two clients racing both passed the check above, and
+    # only one may write; the other is told, as with --force.
+    session = sessions[process.id] = _Session(ws, me)
     if holder is not None:
         holder.taken_over_by = me
+    await ws.prepare(request)
+    if holder is not None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await holder.ws.send_json({"event": "detached", "reason": f"taken over by pid {me or '?'}"})
         await holder.ws.close()
-    session = sessions[process.id] = _Session(ws, me)
+    if sessions.get(process.id) is not session:  # taken over while the handshake ran
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json({"event": "detached", "reason": f"taken over by pid {session.taken_over_by or '?'}"})
+        await ws.close()
+        return ws
     feed = context.feeds.open()
 
     def on_output(label: str, msg: dict[str, Any]) -> None:
