@@ -70,8 +70,8 @@ class ConsoleWriter:
     of that source are queued or being written, ``on_pressure(source, False)`` once they drop
     below *low*; the None source is never held back. ``on_broken()`` is called once if the
     reader went away (EPIPE). :meth:`close` drains what is queued, then ends the thread.
-    :meth:`write` is called on the loop's thread; the writing thread is woken once per loop
-    iteration, after every chunk of that iteration is queued.
+    On the loop's thread the writing thread is woken once per loop iteration, after every
+    chunk of that iteration is queued; :meth:`write` from another thread wakes it at once.
     """
 
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop, *,
@@ -92,6 +92,7 @@ class ConsoleWriter:
         self._held: set[Hashable] = set()
         self._closing = False
         self._kicked = False  # a _kick is scheduled on the loop (the thread is told once per iteration)
+        self._loop_thread = threading.get_ident()  # made on the loop's thread (an application's start)
         self.broken = False
         self.written = 0  # bytes written so far (read by close() to tell progress from a stall)
         self.writes = 0  # write system calls made so far (a batch is one, unless it is partial)
@@ -112,13 +113,16 @@ class ConsoleWriter:
             hold = source is not None and source not in self._held and self._outstanding[source] > self._high
             if hold:
                 self._held.add(source)
-        if not self._kicked:
+        if threading.get_ident() != self._loop_thread:
+            self._kick()  # from another thread: wake it now (call_soon is the loop thread's)
+        elif not self._kicked:
             # One wake-up of the thread per loop iteration, after every chunk read in it, not
             # one per chunk: a pty gives 4 KiB per read, and each wake-up is a GIL handoff.
             self._kicked = True
             try:
                 self._loop.call_soon(self._kick)
             except RuntimeError:  # the loop is closed (a last flush at exit): wake it now
+                self._kicked = False
                 self._kick()
         if hold:
             self._on_pressure(source, True)
@@ -168,6 +172,11 @@ class ConsoleWriter:
                     self._chunks.clear()
                     self._outstanding.clear()
                     self._batch.clear()
+                    held, self._held = self._held, set()
+                # Nothing will be written any more: let every held process run again (a child
+                # blocked in write would otherwise sit out its stop until SIGKILL).
+                for source in held:
+                    self._call(self._on_pressure, source, False)
                 self._call(self._on_broken)
                 return False
             self.writes += 1
