@@ -176,14 +176,16 @@ class Process:
                 self.os_pid = self._child.pid
                 if self._reaper:
                     self._reaper.register(self.os_pid)
-        except OSError as exc:
+        except BaseException as exc:  # an OSError, a preexec failure, a cancel: nothing of ours stays open
             stdio.close_all()
-            raise SpawnError(f"{self.name}: cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+            if isinstance(exc, OSError):
+                raise SpawnError(f"{self.name}: cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+            raise
         finally:
             stdio.close_child_ends()
-        if stdio.master is not None:
-            self._master = stdio.master
-            self._window.register(self.id, stdio.master)
+        if (master := stdio.master) is not None:
+            stdio.master, self._master = None, master  # ours now (closed at _report_done)
+            self._window.register(self.id, master)
         if self._exit_status is None:  # the loop's spawner may report an exit this early
             self.phase = Phase.RUNNING  # SPAWNING -> RUNNING
         self.started_at = time.time()
@@ -252,8 +254,6 @@ class Process:
         self._pipes.pop(label, None)
         if self._exit_status is not None and not self._pipes and not self._connecting:
             self._report_done()
-
-    # -- stdin --------------------------------------------------------------------------
 
     def write(self, data: bytes | str) -> None:
         """Write *data* to the child's stdin. Safe from any thread; writes keep their order.

@@ -58,9 +58,11 @@ def open_pty(size: tuple[int, int]) -> tuple[int, int]:
         attrs[1] &= ~termios.OPOST  # oflag: bytes reach hu exactly as the child wrote them
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         set_size(master, size)
-    except OSError:
+    except (OSError, termios.error) as exc:  # termios.error is not an OSError
         os.close(master)
         os.close(slave)
+        if isinstance(exc, termios.error):
+            raise OSError(*exc.args) from exc
         raise
     return master, slave
 
@@ -70,28 +72,39 @@ class Window:
 
     Invariant: ``masters`` maps the id of every tty instance hu still reads to its master fd
     (registered after the spawn, unregistered before the fd is closed); each master has
-    :attr:`size`, except one given its own size by :meth:`resize_one` (``hu attach``) until
-    the next :meth:`resize` or :meth:`reset_one`.
+    :attr:`size`, except one given its own size by :meth:`resize_one` (``hu attach``), which
+    keeps it until :meth:`reset_one`.
     """
 
     def __init__(self, size: tuple[int, int] = DEFAULT_SIZE):
         self.size = size
         self.masters: dict[int, int] = {}
+        self._own_size: set[int] = set()  # keys sized by resize_one (an attached client) until reset
 
     def register(self, key: int, master: int) -> None:
+        """Track instance *key*'s pty master, giving it the current size (it may have changed
+        while the spawn ran)."""
         self.masters[key] = master
+        self._set(key, self.size)
 
     def unregister(self, key: int) -> None:
         self.masters.pop(key, None)
+        self._own_size.discard(key)
 
     def resize(self, size: tuple[int, int]) -> None:
         """Make *size* the size of every tty child's terminal (now and for later spawns)."""
         self.size = size
         for key in list(self.masters):
-            self.resize_one(key, size)
+            if key not in self._own_size:
+                self._set(key, size)
 
     def resize_one(self, key: int, size: tuple[int, int]) -> bool:
-        """Give instance *key*'s terminal *size*; False if it has none (any more)."""
+        """Give instance *key*'s terminal *size* until :meth:`reset_one` (hu's own resizes
+        leave it alone meanwhile); False if it has none (any more)."""
+        self._own_size.add(key)
+        return self._set(key, size)
+
+    def _set(self, key: int, size: tuple[int, int]) -> bool:
         master = self.masters.get(key)
         if master is None:
             return False
@@ -103,4 +116,5 @@ class Window:
 
     def reset_one(self, key: int) -> None:
         """Back to the common size (an attached client went away)."""
-        self.resize_one(key, self.size)
+        self._own_size.discard(key)
+        self._set(key, self.size)
