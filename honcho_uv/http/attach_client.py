@@ -105,21 +105,40 @@ async def attach(*, socket_path: str | None, url: str | None, token: str | None,
             raise NotRunning(f"cannot connect to attach: {exc}") from None
         queue: asyncio.Queue[Frame] = asyncio.Queue()
         reader = _Input(raw, queue)
-        loop.add_reader(input_fd, _on_readable, loop, input_fd, reader)
-        if size is not None:
-            loop.add_signal_handler(signal.SIGWINCH, lambda: queue.put_nowait(json.dumps({"resize": size()})))
-            queue.put_nowait(json.dumps({"resize": size()}))
         sender = asyncio.ensure_future(_send(ws, queue))
         try:
+            try:
+                loop.add_reader(input_fd, _on_readable, loop, input_fd, reader)
+            except PermissionError:  # a regular file or /dev/null: epoll cannot watch it
+                reader.feed(_read_all(input_fd))
+                reader.feed(b"")
+            # SIGTERM and SIGHUP detach (so the caller restores the terminal) instead of killing.
+            for sig in _DETACH_SIGNALS:
+                loop.add_signal_handler(sig, queue.put_nowait, None)
+            if size is not None:
+                loop.add_signal_handler(signal.SIGWINCH, lambda: queue.put_nowait(json.dumps({"resize": size()})))
+                queue.put_nowait(json.dumps({"resize": size()}))
             return await _receive(ws, output_fd, say)
         finally:
             loop.remove_reader(input_fd)
-            if size is not None:
-                loop.remove_signal_handler(signal.SIGWINCH)
+            for sig in (*_DETACH_SIGNALS, signal.SIGWINCH):
+                loop.remove_signal_handler(sig)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
             await ws.close()
+
+
+_DETACH_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _read_all(fd: int) -> bytes:
+    """What a non-pollable input (a file, /dev/null) holds, read at once."""
+    parts = []
+    with contextlib.suppress(OSError):
+        while part := os.read(fd, 1 << 16):
+            parts.append(part)
+    return b"".join(parts)
 
 
 def _on_readable(loop: asyncio.AbstractEventLoop, fd: int, reader: _Input) -> None:
@@ -176,3 +195,5 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view):]
         except BlockingIOError:
             select.select([], [fd], [])
+        except BrokenPipeError:
+            return  # nobody reads our output any more: drop it (input still goes through)

@@ -65,17 +65,17 @@ def app_templates(app: App, counts: Mapping[str, int], *, timeout: float, restar
 
 
 def tty_types(app: App, mode: str | None, terminal: bool) -> list[str]:
-    """The types that get a pseudo-terminal, for ``--tty`` *mode* (None: not given).
+    """The types that get a pseudo-terminal, for the ``--tty`` *mode* given (None: not given).
 
-    An explicit ``always`` or ``never`` (the flag, else hu.toml's ``[start] tty``) decides for
-    every type; with ``auto`` a type's own ``tty`` in hu.toml decides, and a type without one
-    gets a pty when *terminal* (hu's stdout is a terminal someone watches).
+    An explicit ``--tty always`` or ``never`` decides for every type. Otherwise a type's own
+    ``tty`` in hu.toml decides, then hu.toml's ``[start] tty`` (``always``, ``never``), then
+    the auto rule: a pty when *terminal* (hu's stdout is a terminal someone watches).
     """
-    mode = mode or app.config.start.tty or "auto"
-    if mode != "auto":
+    if mode in ("always", "never"):
         return list(app.procfile.names) if mode == "always" else []
+    default = {"always": True, "never": False}.get(app.config.start.tty or "auto", terminal)
     return [name for name in app.procfile.names
-            if (terminal if app.config.of(name).tty is None else app.config.of(name).tty)]
+            if (default if app.config.of(name).tty is None else app.config.of(name).tty)]
 
 
 def with_dependencies(app: App, counts: Mapping[str, int], explicit: Iterable[str] = ()) -> dict[str, int]:

@@ -5,6 +5,7 @@ read their window size, and a person typing through ``hu attach``."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
@@ -104,6 +105,9 @@ def test_hu_send_types_into_a_tty_instance(app):
     app.write("Procfile", f"repl: {ECHO}\n")
     hu_start = app.start("start", "--tty", "always", sock=app.sock, ready="socket")
     _running(app, app.sock, "repl.1")
+    # The prompt has no newline: it is printed as a line of its own after 0.5 s of quiet
+    # (before that, the echo of what is sent would join it on one line).
+    wait_for(lambda: re.search(r"repl\.1\s+\| prompt> $", hu_start.output(), re.M), what="the prompt")
     assert app.hu("send", "repl.1", "hello", sock=app.sock).returncode == 0
     # The pty echoes the input (a terminal would too), then the child answers; the prompt
     # before it was flushed as a line of its own after the idle wait.
@@ -273,3 +277,21 @@ def test_a_slow_reader_holds_tty_children_back_and_loses_nothing(app):
     out, _ = proc.communicate(timeout=60)
     lines = bodies(out, "w.1")
     assert lines == [f"line {i} ".encode() + b"q" * 80 for i in range(30000)]
+
+
+def test_a_types_own_tty_wins_over_start_tty_in_hu_toml(app):
+    app.write("Procfile", f"web: {ISATTY}\nworker: {ISATTY}\n")
+    app.write("hu.toml", '[start]\ntty = "always"\n\n[processes.worker]\ntty = false\n')
+    out = app.hu("start", "--can-die", "web,worker").stdout
+    assert bodies(out, "web.1") == [b"tty"] and bodies(out, "worker.1") == [b"pipe"], out
+
+
+def test_attach_with_input_from_dev_null_detaches_at_once(app):
+    app.write("Procfile", f"repl: {ECHO}\n")
+    app.start("start", "--tty", "always", sock=app.sock, ready="socket")
+    pid = _running(app, app.sock, "repl.1")["os_pid"]
+    with open(os.devnull) as devnull:
+        result = app.hu("attach", "repl.1", "--socket", str(app.sock), stdin=devnull, text=True)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "detached" in result.stderr
+    assert _ps(app, app.sock)["repl.1"]["os_pid"] == pid
