@@ -14,7 +14,7 @@ Lifecycle guarantees:
   running configuration is kept. Binds, pidfile and logging are read at start only.
 
 * a state file (:mod:`.state`) lists every live managed process (pid, create time, group,
-  session), rewritten at each spawn and exit (driven by the OutputBus's lifecycle hook, never
+  session), a journal appended at spawns and exits (driven by the OutputBus's lifecycle hook, never
   by an event a full queue could drop); its lock refuses a second daemon for the same
   pidfile / config file;
 * SIGHUP reloads run one at a time: a SIGHUP during a reload asks for one more reload after it.

@@ -56,7 +56,8 @@ class Guardian:
         read_end, self._write_end = os.pipe()  # both close-on-exec; Popen gives read_end as stdin
         try:
             self.process = subprocess.Popen(
-                ["/bin/sh", "-c", _SCRIPT, "hu-guardian", sys.executable, "-m", "honcho_uv.daemon.guardian",
+                # -P: the app root (its cwd) must not decide which code runs.
+                ["/bin/sh", "-c", _SCRIPT, "hu-guardian", sys.executable, "-P", "-m", "honcho_uv.daemon.guardian",
                  str(state_path), str(owner or os.getpid())],
                 stdin=read_end, stdout=subprocess.DEVNULL, stderr=stderr if stderr is not None else subprocess.DEVNULL,
                 close_fds=True, process_group=0,
@@ -66,9 +67,36 @@ class Guardian:
             raise
         finally:
             os.close(read_end)
+        self._pidfd = -1  # watched by the loop while >= 0 (see watch)
 
-    def release(self) -> None:
+    def watch(self, loop: asyncio.AbstractEventLoop, say: Callable[[str], None]) -> None:
+        """Reap the guardian if it dies before hu, and say so: protection is gone, and a
+        zombie in hu's session would keep waking the reaper thread."""
+        try:
+            self._pidfd = os.pidfd_open(self.process.pid)
+        except (OSError, AttributeError):
+            return
+        loop.add_reader(self._pidfd, self._died, loop, say)
+
+    def _died(self, loop: asyncio.AbstractEventLoop, say: Callable[[str], None]) -> None:
+        self._unwatch(loop)
+        self.process.wait()
+        if self._write_end >= 0:
+            os.close(self._write_end)
+            self._write_end = -1
+            say(f"the guardian (pid {self.process.pid}) exited: if hu is killed now, the next hu start "
+                f"stops what it left")
+
+    def _unwatch(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        if self._pidfd >= 0:
+            if loop is not None:
+                loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def release(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """hu is done and nothing it started runs: tell the guardian to exit (idempotent)."""
+        self._unwatch(loop)
         if self._write_end < 0:
             return
         with contextlib.suppress(OSError):
@@ -102,32 +130,47 @@ class Keeper:
         state.write([])
         recorder = StateRecorder(state, lambda: manager.running.values())
         manager.bus.add_lifecycle_hook(recorder)
+        guardian: Guardian | None = None
         try:
-            guardian: Guardian | None = Guardian(state.path, stderr=stderr)
+            guardian = Guardian(state.path, stderr=stderr)
         except OSError as exc:
             say(f"no guardian ({exc.strerror or exc}): if hu is killed, the next hu start stops what it left")
-            guardian = None
+        else:
+            guardian.watch(asyncio.get_running_loop(), say)
         return cls(state, recorder, guardian)
 
     def release(self) -> None:
         self.recorder.close()
         self.state.remove()
         if self.guardian is not None:
-            self.guardian.release()
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            self.guardian.release(loop)
 
 
 def main(argv: list[str]) -> int:
     """``python -m honcho_uv.daemon.guardian STATE PID``: stop what the dead hu *PID* left."""
     state_path, owner = Path(argv[0]), int(argv[1])
     state = DaemonState(state_path)
+    try:
+        ours = os.stat(state_path).st_ino
+    except OSError:
+        return 0  # no file: nothing was running
     pid, records = state.read()
     if pid != owner:
-        return 0  # no file, or a new hu's: not ours to act on
+        return 0  # a new hu's file: not ours to act on
     stopped = asyncio.run(stop_leftovers(pid, records, what="hu"))
+    with contextlib.suppress(OSError):
+        # A new hu may have started meanwhile (it stops the same leftovers and writes its own
+        # file, a new inode): only our file goes.
+        if os.stat(state_path).st_ino == ours:
+            state.remove()
     if stopped:
-        sys.stderr.write(f"hu: hu (pid {owner}) was killed; stopped what it left running: {', '.join(stopped)}\n")
-    if state.read()[0] == owner:  # a new hu may have taken over meanwhile: its file stays
-        state.remove()
+        with contextlib.suppress(OSError):  # hu's stderr may be a closed pipe
+            sys.stderr.write(f"hu: hu (pid {owner}) was killed; stopped what it left running: {', '.join(stopped)}\n")
+            sys.stderr.flush()
     return 0
 
 

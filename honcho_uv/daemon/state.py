@@ -68,7 +68,7 @@ FORMAT_VERSION = 2  # a journal (version 1, one JSON object, is still read)
 _SAME_PROCESS_S = 0.01  # create times of one process read twice never differ by more
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 5,000 of them are kept while hu runs
 class Record:
     name: str
     pid: int
@@ -137,16 +137,17 @@ class DaemonState:
         """Replace the file with *records* (atomically; errors are logged, never raised)."""
         self._close_journal()
         lines = [json.dumps({"version": FORMAT_VERSION, "daemon_pid": os.getpid()})]
-        lines += [json.dumps(["+", *vars(r).values()]) for r in records]
+        lines += [_started(r) for r in records]
         try:
             write_atomic(self.path, ("\n".join(lines) + "\n").encode(), 0o600)
         except OSError as exc:
             log.error("%s: cannot write the state file (%s)", self.path, exc.strerror or exc)
 
-    def append(self, started: Iterable[Record], exited: Iterable[Record]) -> None:
-        """Add *started* and drop *exited* with one append (errors are logged, never raised)."""
-        lines = [json.dumps(["+", *vars(r).values()]) for r in started]
-        lines += [json.dumps(["-", r.pid, r.create_time]) for r in exited]
+    def append(self, started: Iterable[Record], exited: Iterable[tuple[int, float]]) -> None:
+        """Add *started* and drop the *exited* ``(pid, create time)`` with one append (errors
+        are logged, never raised)."""
+        lines = [_started(r) for r in started]
+        lines += [json.dumps(["-", pid, create_time]) for pid, create_time in exited]
         if not lines:
             return
         try:
@@ -166,6 +167,19 @@ class DaemonState:
         self._close_journal()
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+def _record_of(process: Process) -> Record | None:
+    """*process*'s record, None unless it runs. Started in a new session: its group and
+    session are its pid (no syscall each)."""
+    if not process.alive or process.os_pid is None or process.create_time is None:
+        return None
+    return Record(process.name, process.os_pid, process.create_time, process.os_pid, process.os_pid,
+                  int(process.template.stop_signal), float(process.template.graceful_timeout))
+
+
+def _started(r: Record) -> str:
+    return json.dumps(["+", r.name, r.pid, r.create_time, r.pgid, r.sid, r.stop_signal, r.graceful_timeout])
 
 
 def _replay(lines: list[str]) -> list[Record]:
@@ -200,12 +214,13 @@ class StateRecorder:
     def __init__(self, state: DaemonState, running: Callable[[], Iterable[Process]]):
         self.state = state
         self._running = running
-        # Invariants: _recorded maps each process id in the file to its record; _started
-        # holds processes started since the last flush, _exited the records of recorded
-        # processes that exited since; _lines counts the lines after the file's header.
-        self._recorded: dict[int, Record] = {}
+        # Invariants: _recorded holds the id of each process with a "+" line in the file and
+        # none of its "-" (ids, not records: 5,000 of them are kept); _started holds processes
+        # started since the last flush, _exited the (pid, create time) of recorded processes
+        # that exited since; _lines counts the lines after the file's header.
+        self._recorded: set[int] = set()
         self._started: dict[int, Process] = {}
-        self._exited: list[Record] = []
+        self._exited: list[tuple[int, float]] = []
         self._lines = 0
         # _timer is the one pending flush (None: none); _soon says it is the short one.
         self._timer: asyncio.TimerHandle | None = None
@@ -218,7 +233,10 @@ class StateRecorder:
         if event == "spawn":
             self._started[process.id] = process
         elif self._started.pop(process.id, None) is None and process.id in self._recorded:
-            self._exited.append(self._recorded.pop(process.id))
+            self._recorded.discard(process.id)
+            # create_time was read when its "+" line was written, and is kept after the exit.
+            if process.os_pid is not None and process.create_time is not None:
+                self._exited.append((process.os_pid, process.create_time))
         self._schedule(event == "spawn")
 
     def _schedule(self, soon: bool) -> None:
@@ -238,18 +256,18 @@ class StateRecorder:
             return
         started = []
         for process in self._started.values():
-            # Started in a new session: its group and session are its pid (no syscall each).
-            if process.alive and process.os_pid is not None and process.create_time is not None:
-                record = Record(process.name, process.os_pid, process.create_time, process.os_pid, process.os_pid,
-                                int(process.template.stop_signal), float(process.template.graceful_timeout))
-                self._recorded[process.id] = record
+            record = _record_of(process)
+            if record is not None:
+                self._recorded.add(process.id)
                 started.append(record)
         self._started.clear()
         exited, self._exited = self._exited, []
         self._lines += len(started) + len(exited)
         if self._lines > 2 * len(self._recorded) + 256:
-            self.state.write(self._recorded.values())
-            self._lines = len(self._recorded)
+            live = [p for p in self._running() if p.id in self._recorded]
+            records = [r for r in map(_record_of, live) if r is not None]
+            self.state.write(records)
+            self._lines = len(records)
         else:
             self.state.append(started, exited)
 
@@ -266,6 +284,8 @@ class StateRecorder:
 
 def _targets(records: list[Record]) -> dict[Record, tuple[bool, list[psutil.Process]]]:
     """For each record that is still ours: (leader verified alive, processes to stop)."""
+    if not records:
+        return {}  # nothing recorded: no scan of the whole process table at every start
     out: dict[Record, tuple[bool, list[psutil.Process]]] = {}
     by_sid: dict[int, list[psutil.Process]] = {}
     by_pgid: dict[int, list[psutil.Process]] = {}

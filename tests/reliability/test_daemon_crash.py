@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from dataclasses import asdict
 
 import psutil
 
@@ -36,7 +37,7 @@ def _state(path):
     """The records of the state file at *path*, as dicts (None while there is no file)."""
     if not path.exists():
         return None
-    return [vars(r) for r in DaemonState(path).read()[1]]
+    return [asdict(r) for r in DaemonState(path).read()[1]]
 
 
 def test_t16_kill_9_leftovers_are_stopped_by_the_next_start(app, daemon):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 from types import SimpleNamespace
 
 from honcho_uv.daemon.state import DaemonState, Record, StateRecorder
@@ -16,8 +17,9 @@ def _record(pid: int) -> Record:
 def test_starts_and_exits_replay_to_the_live_records(tmp_path):
     state = DaemonState(tmp_path / "s.state")
     state.write([_record(1), _record(2)])
-    state.append([_record(3)], [_record(1)])
-    state.append([], [Record("web.2", 2, 99.0, 2, 2)])  # same pid, another process: not removed
+    one = _record(1)
+    state.append([_record(3)], [(one.pid, one.create_time)])
+    state.append([], [(2, 99.0)])  # same pid, another process: not removed
     pid, records = state.read()
     assert pid is not None and sorted(r.pid for r in records) == [2, 3]
     assert records[0] == _record(2)  # floats survive the round trip exactly
@@ -33,7 +35,7 @@ def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path):
 
 def test_version_1_files_are_still_read(tmp_path):
     path = tmp_path / "s.state"
-    path.write_text(json.dumps({"version": 1, "daemon_pid": 42, "processes": [vars(_record(5))]}))
+    path.write_text(json.dumps({"version": 1, "daemon_pid": 42, "processes": [asdict(_record(5))]}))
     assert DaemonState(path).read() == (42, [_record(5)])
 
 
