@@ -145,6 +145,25 @@ async def test_the_writer_holds_back_one_source_over_its_high_water_mark_only() 
         os.close(w)
 
 
+async def test_a_broken_output_releases_every_held_process() -> None:
+    # Regression (review): after EPIPE (hu start | head) the processes paused for backpressure
+    # stayed paused, so a child writing during its stop blocked until SIGKILL.
+    r, w = os.pipe()
+    calls: list[tuple[Any, bool]] = []
+    broken = asyncio.Event()
+    writer = ConsoleWriter(w, asyncio.get_running_loop(), on_pressure=lambda s, on: calls.append((s, on)),
+                           on_broken=broken.set, high=100_000, low=10_000)
+    try:
+        writer.write([b"x" * 3_000_000], source=1)  # the thread blocks on the full pipe
+        assert calls == [(1, True)]
+        os.close(r)  # the reader goes away: the blocked write fails with EPIPE
+        await asyncio.wait_for(broken.wait(), 5)
+        await until(lambda: (1, False) in calls, 5)
+        writer.close()
+    finally:
+        os.close(w)
+
+
 def _pipe_max_size() -> int:
     with open("/proc/sys/fs/pipe-max-size") as f:
         return int(f.read())
