@@ -65,6 +65,10 @@ def _target(request: web.Request) -> Process:
         raise StateError(f"{process.name} has exited")
     if not (process.template.tty or process.template.redirect_input):
         raise StateError(no_input_message(process.name, process.template.name))
+    if process.template.tty and not process.template.redirect_output:
+        # Its terminal's output is read and dropped: an attach would type blind.
+        raise StateError(f"{process.name}: its output is discarded (redirect_output is empty), so an attach "
+                         f"would show nothing; give it an output label")
     return process
 
 

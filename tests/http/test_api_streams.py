@@ -187,3 +187,19 @@ async def test_a_stalled_client_does_not_block_others_or_the_output(sock_dir):
                         break
             assert total >= 5_000_000
             await until(lambda: any(f.dropped for f in api.handler._feeds._feeds), what="drops for the stalled")
+
+
+async def test_attach_checks_answer_a_plain_get_and_refuse_what_would_show_nothing(sock_dir):
+    async with serve(sock_dir, tcp=False) as api:
+        api.manager.add_process("plain", "sleep 30")
+        api.manager.add_process("blind", "sleep 30", tty=True)  # a terminal whose output is dropped
+        api.manager.add_process("term", "sleep 30", tty=True, redirect_output=["out"])
+        for name in ("plain", "blind", "term"):
+            await until(lambda n=name: api.manager.list(n), what=name)
+        ids = {name: api.manager.list(name)[0].id for name in ("plain", "blind", "term")}
+        async with api.unix.get(api.u(f"/attach/{ids['term']}")) as r:
+            assert r.status == 200 and (await r.json())["tty"] is True
+        async with api.unix.get(api.u(f"/attach/{ids['plain']}")) as r:
+            assert r.status == 409 and "hu start --stdin plain" in (await r.json())["message"]
+        async with api.unix.get(api.u(f"/attach/{ids['blind']}")) as r:
+            assert r.status == 409 and "would show nothing" in (await r.json())["message"]
