@@ -46,6 +46,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,16 @@ class DaemonState:
             self.path.unlink()
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # EPERM: it exists
+    return True
+
+
 def _record_of(process: Process) -> Record | None:
     """*process*'s record, None unless it runs. Started in a new session: its group and
     session are its pid (no syscall each)."""
@@ -214,13 +225,16 @@ class StateRecorder:
     def __init__(self, state: DaemonState, running: Callable[[], Iterable[Process]]):
         self.state = state
         self._running = running
-        # Invariants: _recorded holds the id of each process with a "+" line in the file and
-        # none of its "-" (ids, not records: 5,000 of them are kept); _started holds processes
-        # started since the last flush, _exited the (pid, create time) of recorded processes
-        # that exited since; _lines counts the lines after the file's header.
+        # Invariants: _recorded holds the id of each live process with a "+" line in the file
+        # (ids, not records: 5,000 of them are kept); _started holds processes started since
+        # the last flush, _exited the records of recorded processes that exited since, and
+        # _lingering those whose leader exited but whose group still had members at a flush
+        # (`cmd &`): they keep their "+" line until the group is gone; _lines counts the
+        # lines after the file's header.
         self._recorded: set[int] = set()
         self._started: dict[int, Process] = {}
-        self._exited: list[tuple[int, float]] = []
+        self._exited: list[tuple[Record, bool]] = []  # (record, its "+" line was written)
+        self._lingering: dict[tuple[int, float], Record] = {}
         self._lines = 0
         # _timer is the one pending flush (None: none); _soon says it is the short one.
         self._timer: asyncio.TimerHandle | None = None
@@ -232,11 +246,16 @@ class StateRecorder:
             return
         if event == "spawn":
             self._started[process.id] = process
-        elif self._started.pop(process.id, None) is None and process.id in self._recorded:
-            self._recorded.discard(process.id)
-            # create_time was read when its "+" line was written, and is kept after the exit.
-            if process.os_pid is not None and process.create_time is not None:
-                self._exited.append((process.os_pid, process.create_time))
+        elif process.os_pid is not None:
+            unwritten = self._started.pop(process.id, None) is not None  # exited before a flush
+            if unwritten or process.id in self._recorded:
+                self._recorded.discard(process.id)
+                # The create time was read when its "+" line was written; a leader that exited
+                # before that has none: its spawn time (less a margin) bounds its group's members.
+                created = process.create_time or (process.started_at or time.time()) - 1.0
+                record = Record(process.name, process.os_pid, created, process.os_pid, process.os_pid,
+                                int(process.template.stop_signal), float(process.template.graceful_timeout))
+                self._exited.append((record, not unwritten))
         self._schedule(event == "spawn")
 
     def _schedule(self, soon: bool) -> None:
@@ -255,17 +274,31 @@ class StateRecorder:
         if self._closed:
             return
         started = []
+        waiting: dict[int, Process] = {}  # exited, but its exit (the hook) is still to come
         for process in self._started.values():
             record = _record_of(process)
             if record is not None:
                 self._recorded.add(process.id)
                 started.append(record)
-        self._started.clear()
-        exited, self._exited = self._exited, []
+            elif process.os_pid is not None:
+                waiting[process.id] = process
+        self._started = waiting
+        exited = []
+        for record, written in [*self._exited, *((r, True) for r in self._lingering.values())]:
+            key = (record.pid, record.create_time)
+            if _group_alive(record.pgid):  # its leader is gone, not what it started
+                self._lingering[key] = record
+                if not written:
+                    started.append(record)
+            else:
+                self._lingering.pop(key, None)
+                if written:
+                    exited.append(key)
+        self._exited = []
         self._lines += len(started) + len(exited)
-        if self._lines > 2 * len(self._recorded) + 256:
+        if self._lines > 2 * (len(self._recorded) + len(self._lingering)) + 256:
             live = [p for p in self._running() if p.id in self._recorded]
-            records = [r for r in map(_record_of, live) if r is not None]
+            records = [r for r in map(_record_of, live) if r is not None] + list(self._lingering.values())
             self.state.write(records)
             self._lines = len(records)
         else:

@@ -4,12 +4,15 @@ root does it, before it starts anything (so the port is free again)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import time
 
 import psutil
 
 from honcho_uv.daemon.state import DaemonState, app_state_path
+from honcho_uv.rundir import AppLock
 from tests.kit.procs import PY
 from tests.kit.wait import wait_for
 
@@ -88,3 +91,21 @@ def test_a_clean_exit_dismisses_the_guardian_and_removes_the_state_file(app):
     assert not guardian.is_running() or guardian.status() == psutil.STATUS_ZOMBIE
     assert not app_state_path(app.root).exists()
     assert "killed" not in running.output()
+
+
+def test_what_a_process_left_in_its_group_is_stopped_after_a_kill_9_too(app):
+    # Review finding: a record was dropped when its leader exited, though `cmd &` had left a
+    # member in its group; after a kill -9 nothing named that member any more.
+    app.write("Procfile", "web: sh -c 'sleep 600 & exit 0'\nworker: sleep 600\n")
+    running = app.start("start", "--can-die", "web", sock=app.sock, ready="socket")
+    wait_for(lambda: "web.1 exited" in running.output(), what="web's shell to exit")
+    leftover = wait_for(lambda: [p for p in _processes(app) if p.cmdline()[:2] == ["sleep", "600"]
+                                 and os.getpgid(p.pid) != p.pid], what="the sleep web left in its group")
+    time.sleep(1.5)  # the recorder's flush after an exit (StateRecorder.EXIT_DELAY_S)
+    records = {r.name for r in _records(app)}
+    assert "web.1" in records, records  # kept: its group still has a member
+    running.proc.send_signal(signal.SIGKILL)
+    running.proc.wait(5)
+    app.assert_no_survivors(timeout=10)
+    assert not leftover[0].is_running() or leftover[0].status() == psutil.STATUS_ZOMBIE
+    AppLock(app.root).path.unlink()  # a killed hu leaves its (stale, harmless) lock file
