@@ -104,11 +104,20 @@ def test_t17_inaccessible_fields_are_null_and_vanished_pids_none(monkeypatch):
         assert StatsSampler(use_proc=use_proc).sample(gone.pid, None) is None
 
 
+def _rss_steady(pid: int) -> bool:
+    before = psutil.Process(pid).memory_info().rss
+    time.sleep(0.2)
+    return psutil.Process(pid).memory_info().rss == before
+
+
 def test_one_proc_pass_gives_what_psutil_gives():
     """The /proc sampler reads each figure from one line of /proc/PID/stat: the same values."""
     child = psutil.Popen([sys.executable, "-c", "import time; x = bytearray(20 << 20); time.sleep(30)"])
     try:
         wait_for(lambda: psutil.Process(child.pid).memory_info().rss > 20 << 20, what="the child's 20 MB")
+        # Its RSS still grew a little after that once (24.4 MB sampled, 25.8 MB read after):
+        # compare once it holds still.
+        wait_for(lambda: _rss_steady(child.pid), what="the child's RSS to settle")
         me = psutil.Process()
         sampler = StatsSampler(use_proc=True)
         sample, = sampler.sample_many([(me.pid, me.create_time())])
