@@ -23,13 +23,13 @@ from typing import Any
 
 from aiohttp import web
 
-from honcho_uv.errors import BadRequest, HuError, InternalError
+from honcho_uv.errors import BadRequest
 from honcho_uv.http.dashboard.session import HEARTBEAT_S, Page
 from honcho_uv.http.dashboard.state import Hub
-from honcho_uv.http.wire import error_body, read_json
+from honcho_uv.http.wire import read_json
 from honcho_uv.models import split_instance_name
 
-__all__ = ["DASH", "STATIC", "DashContext", "error_middleware", "routes"]
+__all__ = ["DASH", "STATIC", "DashContext", "routes"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -145,25 +145,6 @@ async def action(request: web.Request) -> web.Response:
             message += f" (still in progress after {ACTION_WAIT_S:g} s)"
     context.hub.poke()
     return web.json_response({"ok": True, "name": name, "message": message})
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors as the API's JSON (one line, no traceback), whatever the route."""
-    try:
-        return await handler(request)
-    except HuError as exc:
-        status = exc.http_status if 400 <= exc.http_status < 600 else 400
-        return web.json_response(error_body(exc.code, str(exc)), status=status)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return web.json_response(error_body("http_error", exc.text or exc.reason), status=exc.status)
-    except (asyncio.CancelledError, ConnectionError):
-        raise
-    except Exception:
-        log.exception("dashboard: internal error in %s %s", request.method, request.path)
-        return web.json_response(error_body(InternalError.code, "internal error (logged by hu)"), status=500)
 
 
 def routes() -> list[web.RouteDef]:

@@ -30,8 +30,9 @@ from aiohttp import web
 
 from honcho_uv.console.logbuffer import LogBuffer
 from honcho_uv.errors import ConfigError, StateError
+from honcho_uv.http.app import error_middleware  # errors as the API's JSON, one copy
 from honcho_uv.http.binds import Bind, Listener, bind_socket, parse_bind
-from honcho_uv.http.dashboard.actions import DASH, DashContext, error_middleware, routes
+from honcho_uv.http.dashboard.actions import DASH, DashContext, routes
 from honcho_uv.http.dashboard.auth import Gate, gate_middleware
 from honcho_uv.http.dashboard.state import Hub
 from honcho_uv.http.wire import MAX_BODY_BYTES
