@@ -354,6 +354,24 @@ def page_available() -> str | None:
     return None
 
 
+def read_to_markers(run: Run, markers: set[bytes], timeout: float, tail: bytes = b"") -> tuple[float | None, float]:
+    """Read *run* until every marker (each writer's last line) has been seen, it ends, or
+    *timeout*; seen markers are removed from *markers*. (first chunk time, last time)."""
+    t_first = None
+    deadline = time.monotonic() + timeout
+    while markers and not run.eof and time.monotonic() < deadline:
+        data = run.read(1.0)
+        if not data:
+            continue
+        if t_first is None:
+            t_first = time.perf_counter()
+        window = tail + data
+        for m in [m for m in markers if m in window]:
+            markers.discard(m)
+        tail = data[-LINE_LEN:]
+    return t_first, time.perf_counter()
+
+
 def open_page(url: str):
     """Headless Chromium showing *url*, once its table has rows: (playwright, browser, page)."""
     from playwright.sync_api import sync_playwright
@@ -394,18 +412,7 @@ def dashboard_throughput(tool: Tool, cwd: Path, n: int, timeout: float, with_pag
         cpu0 = sum(hu.cpu_times()[:2])
         go.touch()
         t_go = time.perf_counter()
-        deadline = time.monotonic() + timeout
-        while markers and not run.eof and time.monotonic() < deadline:
-            data = run.read(1.0)
-            if not data:
-                continue
-            if t_first is None:
-                t_first = time.perf_counter()
-            window = tail + data
-            for m in [m for m in markers if m in window]:
-                markers.discard(m)
-            tail = data[-LINE_LEN:]
-        t_last = time.perf_counter()
+        t_first, t_last = read_to_markers(run, markers, timeout, tail)
         hu_cpu = sum(hu.cpu_times()[:2]) - cpu0
         if page is not None:
             page.wait_for_timeout(1000)  # the last batches reach the page
@@ -436,22 +443,8 @@ def dashboard_throughput(tool: Tool, cwd: Path, n: int, timeout: float, with_pag
 def throughput(argv: list[str], cwd: Path, n: int, prefixed: bool, timeout: float) -> dict:
     markers = {f"w{i} {n - 1:09d} ".encode() for i in range(1, NWRITERS + 1)}
     run = Run(argv, cwd)
-    t_last = None
-    t_first = None
-    tail = b""
     try:
-        deadline = time.monotonic() + timeout
-        while markers and not run.eof and time.monotonic() < deadline:
-            data = run.read(1.0)
-            if not data:
-                continue
-            if t_first is None:
-                t_first = time.perf_counter()
-            window = tail + data
-            for m in [m for m in markers if m in window]:
-                markers.discard(m)
-            tail = data[-LINE_LEN:]
-        t_last = time.perf_counter()
+        t_first, t_last = read_to_markers(run, markers, timeout)
     finally:
         run.finish()
     elapsed = t_last - run.t0
