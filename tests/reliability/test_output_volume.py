@@ -93,39 +93,35 @@ def test_t13_hostile_locale_and_binary_output(app):
     assert bytes(range(256)) + b"\n\xff\xfe tail\n" in result.stdout
 
 
-def test_t15_child_stdin_is_dev_null_even_from_a_terminal(app):
+def _keys_typed_stop_no_child_and_ctrl_c_ends_hu(app, child):
+    """Keys typed into hu's terminal stop no child (no SIGTTIN); Ctrl-C ends hu with 130."""
     import pexpect
 
+    child.sendline("typed keys")
+    wait_for(lambda: app.survivors())
+    for proc in app.survivors():
+        assert proc.status() != psutil.STATUS_STOPPED  # no SIGTTIN stop
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+
+
+def test_t15_child_stdin_is_dev_null_even_from_a_terminal(app):
     app.write("Procfile", f"reader: {PY} -c \"import sys, os; print('fd0', os.readlink('/proc/self/fd/0')); "
                           f"print('read', repr(sys.stdin.read()))\"; sleep 30\n")
     child = app.pty("start", "--tty", "never")
     child.expect("fd0 /dev/null")
     child.expect("read ''")
-    child.sendline("typed keys")
-    wait_for(lambda: app.survivors())
-    for proc in app.survivors():
-        assert proc.status() != psutil.STATUS_STOPPED  # no SIGTTIN stop
-    child.sendintr()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 130
+    _keys_typed_stop_no_child_and_ctrl_c_ends_hu(app, child)
 
 
 def test_t15_a_tty_child_reads_a_terminal_of_its_own_never_hus(app):
-    import pexpect
-
     app.write("Procfile", f"reader: {PY} -c \"import os; print('fd0', os.readlink('/proc/self/fd/0'))\"; sleep 30\n")
     child = app.pty("start")  # --tty auto under a terminal: a pty per process
     child.expect(rb"fd0 (/dev/pts/\d+)")
     assert child.match.group(1).decode() != os.readlink(f"/proc/{child.pid}/fd/0"), "not hu's own terminal"
-    child.sendline("typed keys")
-    wait_for(lambda: app.survivors())
-    for proc in app.survivors():
-        assert proc.status() != psutil.STATUS_STOPPED  # no SIGTTIN stop
-    child.sendintr()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 130
+    _keys_typed_stop_no_child_and_ctrl_c_ends_hu(app, child)
 
 
 def test_a_quiet_process_is_not_starved_behind_full_speed_writers(app):

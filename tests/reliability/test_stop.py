@@ -33,12 +33,18 @@ def wait_up(ready: Path, count: int) -> set[int]:
     return wait_for(pids, timeout=20, what=f"{count} tree nodes ready")
 
 
-def test_t01_ctrl_c_npm_style_tree_one_signal_per_group(app):
-    # sh -> python -> 2 workers -> 2 workers each: one process group per Procfile entry.
+def _npm_style_tree(app) -> tuple[Path, Path]:
+    """sh -> python -> 2 workers -> 2 workers each, and a second type: (signal log, ready file)."""
     rec, ready = app.root / "signals.log", app.root / "ready"
     nodes = f"--record-signals {rec} --record-pid --ready {ready}"
     app.write("Procfile", f"web: sh -c '{PY} -u {TREE} --depth 2 --width 2 {nodes}'\n"
                           f"api: {PY} -u {TREE} --depth 1 --width 2 {nodes}\n")
+    return rec, ready
+
+
+def test_t01_ctrl_c_npm_style_tree_one_signal_per_group(app):
+    # sh -> python -> 2 workers -> 2 workers each: one process group per Procfile entry.
+    rec, ready = _npm_style_tree(app)
     child = app.pty("start", "--tty", "never", timeout=20)
     pythons = wait_up(ready, 1 + 2 + 4 + 1 + 2)
     child.sendintr()
@@ -59,10 +65,7 @@ def test_t01_ctrl_c_with_tty_children_stops_every_process_and_sends_no_sigint(ap
     # what still runs in it gets SIGHUP too, and a pending SIGHUP is delivered before a
     # pending SIGTERM (lower number first). That is a terminal's semantics (cli.rst,
     # Terminals), so here: each process got SIGTERM or SIGHUP, never SIGINT, and none is left.
-    rec, ready = app.root / "signals.log", app.root / "ready"
-    nodes = f"--record-signals {rec} --record-pid --ready {ready}"
-    app.write("Procfile", f"web: sh -c '{PY} -u {TREE} --depth 2 --width 2 {nodes}'\n"
-                          f"api: {PY} -u {TREE} --depth 1 --width 2 {nodes}\n")
+    rec, ready = _npm_style_tree(app)
     child = app.pty("start", timeout=20)
     pythons = wait_up(ready, 1 + 2 + 4 + 1 + 2)
     child.sendintr()
