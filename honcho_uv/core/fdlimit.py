@@ -1,8 +1,8 @@
 """Enough file descriptors for the asked formation, or one clear error before anything starts.
 
-Each running instance holds about :data:`FDS_PER_INSTANCE` descriptors in hu: its pidfd, the
-read end of its output pipe (two with separate stdout and stderr), and its stdin pipe with
-``--stdin`` or a child's pipe end while it spawns. The
+Each running instance holds about :data:`FDS_PER_INSTANCE` descriptors in hu: the read end
+of its output pipe (two with separate stdout and stderr), and its stdin pipe with ``--stdin``
+or a child's pipe end while it spawns (exits are watched without a descriptor per child). The
 usual soft limit (1,024) stops a formation near 300 instances with ``EMFILE`` halfway
 through its spawns, so hu raises its own soft ``RLIMIT_NOFILE`` to the hard limit at start,
 as systemd and Go programs do. Children inherit the raised limit (Python, Node and Go
@@ -17,7 +17,7 @@ from honcho_uv.errors import ConfigError
 
 __all__ = ["FDS_PER_INSTANCE", "RESERVED_FDS", "ensure_open_files"]
 
-FDS_PER_INSTANCE = 3  # pidfd, output pipe, and stderr's or stdin's pipe (or a pipe end mid-spawn)
+FDS_PER_INSTANCE = 2  # the output pipe, and stderr's or stdin's pipe (or a pipe end mid-spawn)
 RESERVED_FDS = 64  # hu's own: the console, the control socket and its clients, log files
 
 

@@ -1,7 +1,7 @@
 """One OS process: spawn it with its pipes, read its output, write its stdin, stop it.
 
-* **Spawn** goes through the :class:`~honcho_uv.core.spawn.Spawner` it is given (``Popen`` +
-  pidfd by default), in a new session; stdin is ``/dev/null`` unless ``redirect_input``; a
+* **Spawn** goes through the :class:`~honcho_uv.core.spawn.Spawner` it is given (``Popen``, the
+  exit watched by the shared reaper, by default), in a new session; stdin is ``/dev/null`` unless ``redirect_input``; a
   ``tty`` template gets a pty as stdio and controlling terminal (core/stdio.py).
 * **Output.** We make the pipes (or pty) ourselves and read them with ``connect_read_pipe``:
   the same semantics on uvloop and stock asyncio, chunks handed as bytes to the

@@ -1,44 +1,58 @@
-"""Reaping the orphans a child subreaper adopts, without stealing the event loop's children.
+"""Reaping: the children hu spawned (for their loop) and the orphans a subreaper adopts.
 
-Design note. As a subreaper (``PR_SET_CHILD_SUBREAPER``), orphaned descendants re-parent to
-us and their zombies are ours to reap. uvloop owns SIGCHLD and reaps only the pids it spawned;
-``waitpid(-1)`` would steal their exit statuses (uvloop #582). Periodic scans would wake an
-idle hu. So one daemon thread blocks in ``waitid(P_ALL, WEXITED | WNOWAIT)``: the kernel wakes
-it only when some child has become a zombie, and WNOWAIT only peeks.
+Design note. One daemon thread per process blocks in ``waitid(P_ALL, WEXITED | WNOWAIT)``:
+the kernel wakes it only when some child has become a zombie, and WNOWAIT only peeks. An
+idle hu therefore has no wake-ups, and no descriptor is held per child: a pidfd per child
+doubled the file table that every ``vfork`` copies, which made spawning 5,000 children about
+1.5x slower. What the thread does with the zombie it sees depends on whose it is:
 
-* a zombie the loop spawned (registered in ``known``) is left for the loop; the thread waits
-  until the Manager unregisters it (its exit was handled);
+* a child spawned by :class:`~honcho_uv.core.spawn.PopenSpawner` (:meth:`Reaper.watch`) is
+  handed to its loop: the thread schedules one *drain* there and waits for it. The drain
+  reaps, on the loop, every zombie at the head of the child list that the loop watches
+  (``waitpid`` of exactly that pid) and calls each ``on_exit``; one hand-off serves a whole
+  burst of exits, so the thread does not fight the loop for the GIL once per exit;
+* a zombie the loop's own child watcher will reap (:meth:`register`: ``LoopSpawner``,
+  probes) is left for the loop; the thread waits until the Manager unregisters it;
 * while a spawn is in flight (``spawning > 0``) an unknown zombie may be the new child whose
   pid is not registered yet, so the thread waits for the spawn to finish;
-* a zombie in our own session is left alone: it belongs to code outside the Manager (an
-  embedding program's own ``subprocess`` calls), which will reap it;
-* any other zombie is an adopted orphan: reaped at once with ``waitpid(pid, WNOHANG)``.
+* while a Manager holds the subreaper flag (:meth:`acquire`), any other zombie outside our
+  own session is an adopted orphan: reaped at once with ``waitpid(pid, WNOHANG)``;
+* anything else is someone else's child (an embedding program's own ``subprocess`` calls),
+  which its owner will reap. As ``waitid`` keeps returning it, watched children that exit
+  behind it are found by a *sweep* (``waitpid(pid, WNOHANG)`` of each watched pid, on its
+  loop), repeated every 0.05 s and then less often, up to every 0.5 s, while it lingers.
 
 With no children at all, ``waitid`` fails with ECHILD and the thread sleeps on a condition
-until the next spawn. An idle hu therefore has no periodic wake-ups.
+until the next spawn.
 
-The reaper acts only while at least one Manager holds it (:meth:`acquire`): when the last one
-releases it, the subreaper flag is cleared and the thread sleeps, so children that the
-embedding program (or a library such as pexpect) starts in their own sessions after its
-Managers stopped are never taken from it. While a Manager runs, such children would look like
-adopted orphans; programs that spawn their own session leaders then should pass
-``Manager(subreaper=False)``.
+The subreaper role is active only while at least one Manager holds it (:meth:`acquire`):
+when the last one releases it, the flag is cleared and orphans are no longer reaped, so
+children that the embedding program (or a library such as pexpect) starts in their own
+sessions after its Managers stopped are never taken from it. While a Manager runs, such
+children would look like adopted orphans; programs that spawn their own session leaders
+then should pass ``Manager(subreaper=False)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
+import logging
 import os
+import signal
+import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from honcho_uv.core.procfs import ProcessTable
 
 __all__ = ["Reaper", "reap_adopted_zombies", "set_subreaper"]
 
 _PR_SET_CHILD_SUBREAPER = 36
+log = logging.getLogger(__name__)
+ExitCallback = Callable[[int], None]
 
 
 def set_subreaper(on: bool) -> bool:
@@ -72,11 +86,41 @@ def reap_adopted_zombies(table: ProcessTable, exclude_sessions: Iterable[int] = 
     return reaped
 
 
-class Reaper:
-    """Reaps adopted orphans in a background thread (Linux / POSIX with ``waitid``).
+class _Watch:
+    """A watched child: reaped on *loop*, which then gets ``on_exit(returncode)``.
 
-    One per process (:meth:`shared`): two reapers would each take the other's children for
-    orphans. Managers acquire it with :meth:`acquire` and give it back with :meth:`release`.
+    ``popen`` stays referenced until the child is reaped, so that ``subprocess`` never puts
+    it on its own reaping list (which would race our ``waitpid``)."""
+
+    __slots__ = ("loop", "on_exit", "popen")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, popen: subprocess.Popen[bytes], on_exit: ExitCallback):
+        self.loop, self.popen, self.on_exit = loop, popen, on_exit
+
+    def reap(self, status: int | None = None) -> None:
+        """Reap the child (unless *status* says it was) and report its exit; on its loop."""
+        pid = self.popen.pid
+        if status is None:
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                reaped, status = pid, -1  # reaped by someone else: status unknown
+            if reaped == 0:
+                return
+        returncode = os.waitstatus_to_exitcode(status) if status != -1 else -signal.SIGKILL
+        self.popen.returncode = returncode  # Popen's __del__ and poll() see it reaped
+        try:
+            self.on_exit(returncode)
+        except Exception:
+            log.exception("exit callback of pid %d failed", pid)
+
+
+class Reaper:
+    """Reaps children in a background thread (see the module docstring).
+
+    One per process (:meth:`shared`): two would each take the other's children for orphans.
+    Spawners hand it their children with :meth:`watch`; Managers take the subreaper role with
+    :meth:`acquire` and give it back with :meth:`release`.
     """
 
     _shared: Reaper | None = None
@@ -84,14 +128,22 @@ class Reaper:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        # Invariant (under _cond): `known` holds the pids the loop spawned and has not yet
-        # reported as exited; `spawning` counts spawns whose pid is not yet in `known`.
+        # Invariants (under _cond):
+        # `watched`: the children we reap for their loop, until reaped (then removed).
+        self._watched: dict[int, _Watch] = {}
+        # `draining`: a drain was handed to a loop and has not finished; the thread waits.
+        self._draining = False
+        # `known`: pids the loop's own child watcher reaps, not yet reported as exited;
+        # `spawning` counts spawns whose pid is not yet in `known` or `watched`.
         self._known: set[int] = set()
         self._spawning = 0
         # The known child whose zombie the thread waits for the loop to reap (None: not
         # waiting on one). Only its unregister wakes the thread: waking it on each of 5,000
         # exits made it fight the loop for the GIL through a whole stop.
         self._waiting_for: int | None = None
+        # The foreign zombie at the head of the child list, and how long to wait before the
+        # next sweep while it stays there.
+        self._foreign: tuple[int, float] = (0, 0.0)
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._own_sid = os.getsid(0)
@@ -99,34 +151,39 @@ class Reaper:
         self.users = 0
 
     @classmethod
-    def acquire(cls) -> Reaper | None:
-        """The process-wide reaper with the subreaper flag set, or None where that is impossible."""
+    def supported(cls) -> bool:
+        return hasattr(os, "waitid") and hasattr(os, "WNOWAIT") and sys.platform.startswith("linux")
+
+    @classmethod
+    def shared(cls) -> Reaper:
+        """The process-wide reaper, its thread started."""
         with cls._shared_lock:
-            if not cls.supported():
-                return None
             if cls._shared is None:
                 cls._shared = cls()
-            reaper = cls._shared
-            with reaper._cond:
-                if reaper.users == 0 and not set_subreaper(True):
-                    return None
-                reaper.users += 1
-                reaper._cond.notify_all()
-            reaper.start()
-            return reaper
+            cls._shared.start()
+            return cls._shared
+
+    @classmethod
+    def acquire(cls) -> Reaper | None:
+        """The process-wide reaper with the subreaper flag set, or None where that is impossible."""
+        if not cls.supported():
+            return None
+        reaper = cls.shared()
+        with cls._shared_lock, reaper._cond:
+            if reaper.users == 0 and not set_subreaper(True):
+                return None
+            reaper.users += 1
+            reaper._cond.notify_all()
+        return reaper
 
     def release(self) -> None:
         """Give back a reference from :meth:`acquire`. With the last one, the subreaper flag is
-        cleared and the thread stops reaping (it stays, asleep, for the next Manager)."""
+        cleared and the thread stops reaping orphans (it goes on reaping watched children)."""
         with self._shared_lock, self._cond:
             self.users = max(0, self.users - 1)
             if self.users == 0:
                 set_subreaper(False)
             self._cond.notify_all()
-
-    @staticmethod
-    def supported() -> bool:
-        return hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
 
     def start(self) -> None:
         if self._thread is None and self.supported():
@@ -152,7 +209,15 @@ class Reaper:
                 self._spawning -= 1
                 self._cond.notify_all()
 
+    def watch(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop, on_exit: ExitCallback) -> None:
+        """Reap *popen*'s child when it exits and call ``on_exit(returncode)`` on *loop* then
+        (never before this returns). Call it inside :meth:`spawning`, on *loop*."""
+        with self._cond:
+            self._watched[popen.pid] = _Watch(loop, popen, on_exit)
+            self._cond.notify_all()  # the thread may sleep for want of children
+
     def register(self, pid: int) -> None:
+        """*pid* is the loop's child, reaped by the loop's own watcher: leave its zombie alone."""
         with self._cond:
             self._known.add(pid)
             if len(self._known) == 1:  # the thread may sleep for want of children
@@ -164,29 +229,30 @@ class Reaper:
             if pid == self._waiting_for:
                 self._cond.notify_all()
 
+    # -- the thread ---------------------------------------------------------------------
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                # Asleep (no waitid at all) while no Manager holds the reaper.
-                self._cond.wait_for(lambda: self._stopping or self.users > 0)
+                # Asleep (no waitid at all) with nothing to reap for anyone.
+                self._cond.wait_for(lambda: self._stopping or self.users > 0 or self._watched)
                 if self._stopping:
                     return
             try:
                 result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
             except ChildProcessError:
                 with self._cond:  # no children: sleep until something is spawned
-                    self._cond.wait_for(lambda: self._stopping or self._known or self._spawning)
+                    self._cond.wait_for(lambda: self._stopping or self._known or self._spawning or self._watched)
                 continue
-            except InterruptedError:
-                continue
-            if result is None:
-                continue
-            self._consider(result.si_pid)
+            if result is not None:
+                self._consider(result.si_pid)
 
     def _consider(self, pid: int) -> None:
         with self._cond:
-            if self.users == 0:
-                return  # released while we waited: not ours to reap any more
+            watch = self._watched.get(pid)
+            if watch is not None:
+                self._hand_to_loop(watch.loop)
+                return
             if pid in self._known or self._spawning:
                 # The loop's child (or maybe it): wait for the loop to handle it. The timeout
                 # covers a child reaped by someone else without an unregister.
@@ -194,15 +260,90 @@ class Reaper:
                 self._cond.wait(timeout=0.05)
                 self._waiting_for = None
                 return
+            if self.users == 0:
+                self._wait_for_owner(pid)  # nothing is adopted without the flag
+                return
         try:
             sid = os.getsid(pid)
         except OSError:
             sid = None
         if sid == self._own_sid:
-            # Someone else's child in our own session; give its owner time to reap it.
             with self._cond:
-                self._cond.wait(timeout=0.05)
+                self._wait_for_owner(pid)
             return
         with contextlib.suppress(ChildProcessError, OSError):
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 self.reaped += 1
+
+    def _hand_to_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have *loop* drain its zombies, and wait until it has (under ``_cond``)."""
+        self._draining = True
+        try:
+            loop.call_soon_threadsafe(self._drain, loop)
+        except RuntimeError:  # the loop is closed: nobody is left to be told of these exits
+            self._draining = False
+            self._abandon(loop)
+            return
+        while self._draining and not self._stopping:
+            if not self._cond.wait(timeout=1.0) and loop.is_closed():
+                self._draining = False  # closed with the drain still queued
+                self._abandon(loop)
+
+    def _abandon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Forget the children of a closed loop: reap them here, telling nobody (under _cond)."""
+        for pid, watch in [(pid, watch) for pid, watch in self._watched.items() if watch.loop is loop]:
+            with contextlib.suppress(ChildProcessError, OSError):
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+                if reaped == pid:
+                    del self._watched[pid]
+                    watch.popen.returncode = os.waitstatus_to_exitcode(status)
+
+    def _wait_for_owner(self, pid: int) -> None:
+        """Someone else's zombie is at the head of the child list (under ``_cond``): give its
+        owner time to reap it, and meanwhile sweep the watched children it hides."""
+        head, delay = self._foreign
+        delay = min(delay * 2, 0.5) if head == pid else 0.05
+        self._foreign = (pid, delay)
+        for loop in {watch.loop for watch in self._watched.values()}:
+            with contextlib.suppress(RuntimeError):  # a closed loop: its children are abandoned below
+                loop.call_soon_threadsafe(self._sweep, loop)
+        self._cond.wait(timeout=delay)
+
+    # -- on the loop --------------------------------------------------------------------
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Reap the zombies at the head of the child list that *loop* watches (on *loop*)."""
+        try:
+            while True:
+                try:
+                    result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:
+                    return
+                if result is None:
+                    return
+                with self._cond:
+                    watch = self._watched.get(result.si_pid)
+                    if watch is None or watch.loop is not loop:
+                        return  # the thread's to judge
+                    del self._watched[result.si_pid]
+                watch.reap()
+        finally:
+            with self._cond:
+                self._draining = False
+                self._cond.notify_all()
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Reap every watched child of *loop* that has exited (on *loop*; O(watched))."""
+        with self._cond:
+            mine = [(pid, watch) for pid, watch in self._watched.items() if watch.loop is loop]
+        for pid, watch in mine:
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                reaped, status = pid, -1
+            if reaped == 0:
+                continue
+            with self._cond:
+                if self._watched.pop(pid, None) is None:
+                    continue
+            watch.reap(status)

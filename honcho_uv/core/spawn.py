@@ -7,22 +7,21 @@ given, and later calls ``on_exit(returncode)`` on the loop once the child has be
 output, stops and restarts belong to :class:`~honcho_uv.core.process.Process`. The Manager
 takes one as ``Manager(spawner=...)``; tests pass a fake one that scripts exits.
 
-* :class:`PidfdSpawner` (the default where the kernel has pidfds, Linux >= 5.3):
-  ``subprocess.Popen`` (vfork/posix_spawn, about 1 ms a child here against about 6 ms for
-  libuv's fork) and the exit watched by registering a pidfd with the loop: the fd becomes
-  readable when the child exits, and exactly that pid is reaped with ``waitpid(WNOHANG)``. No
-  SIGCHLD handler, no child watcher, no thread, the same on uvloop and stock asyncio, and
-  ``user=``/``group=`` applied natively. Whether pidfds work is probed on the running kernel
-  (``pidfd_open`` of our own pid, once), not guessed from the ``os`` module's attributes.
-* :class:`LoopSpawner`: the loop's own ``subprocess_exec`` (libuv's on uvloop), for kernels
-  without pidfds. uvloop has no ``user=``/``group=`` and its ``preexec_fn`` blocks the loop,
-  so a uid/gid drop execs through :mod:`honcho_uv.core._privdrop` (same pid).
+* :class:`PopenSpawner` (the default on Linux): ``subprocess.Popen`` (vfork, about 1 ms a
+  child here against about 6 ms for libuv's fork), the exit watched by the process-wide
+  :class:`~honcho_uv.core.reaper.Reaper`: one thread blocked in ``waitid`` for every child,
+  the child reaped on the loop (``waitpid`` of exactly that pid) and ``on_exit`` called there.
+  No SIGCHLD handler and no descriptor per child (a pidfd each made every later ``vfork``
+  copy a file table twice as large), the same on uvloop and stock asyncio, and
+  ``user=``/``group=`` applied natively.
+* :class:`LoopSpawner`: the loop's own ``subprocess_exec`` (libuv's on uvloop), elsewhere.
+  uvloop has no ``user=``/``group=`` and its ``preexec_fn`` blocks the loop, so a uid/gid
+  drop execs through :mod:`honcho_uv.core._privdrop` (same pid).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import pwd
@@ -30,12 +29,13 @@ import signal
 import subprocess
 import sys
 import termios
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["Child", "LoopSpawner", "PidfdSpawner", "Spawner", "default_spawner", "privdrop_argv"]
+from honcho_uv.core.reaper import ExitCallback, Reaper
 
-ExitCallback = Callable[[int], None]
+__all__ = ["Child", "LoopSpawner", "PopenSpawner", "Spawner", "default_spawner", "privdrop_argv"]
+
 PRIVDROP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_privdrop.py")
 
 
@@ -103,37 +103,23 @@ class _GroupChild:
             return False
 
 
-class PidfdSpawner:
-    """``Popen`` plus a pidfd watched by the loop (see the module docstring).
+class PopenSpawner:
+    """``Popen`` plus the process-wide :class:`~honcho_uv.core.reaper.Reaper` (see the module
+    docstring). *reaper* is a seam for tests; by default the shared one."""
 
-    *pidfd_open* is the kernel call (a seam: tests pass one that fails, as an old kernel or a
-    seccomp filter would).
-    """
+    def __init__(self, reaper: Reaper | None = None):
+        self._reaper = reaper
 
-    _probed: bool | None = None
-
-    def __init__(self, pidfd_open: Callable[[int], int] | None = None):
-        self._pidfd_open = pidfd_open or os.pidfd_open
-
-    @classmethod
-    def available(cls, pidfd_open: Callable[[int], int] | None = None) -> bool:
-        """Whether this kernel gives pidfds: probed with our own pid (once, for the real call),
-        never guessed from ``hasattr(os, "pidfd_open")``, which is true on any Linux Python."""
-        if pidfd_open is None and cls._probed is not None:
-            return cls._probed
-        try:
-            os.close((pidfd_open or os.pidfd_open)(os.getpid()))
-            works = hasattr(os, "waitstatus_to_exitcode")
-        except (AttributeError, OSError):
-            works = False
-        if pidfd_open is None:
-            cls._probed = works
-        return works
+    @staticmethod
+    def available() -> bool:
+        """Whether the reaper can watch children here (Linux: ``waitid`` with ``WNOWAIT``)."""
+        return Reaper.supported()
 
     async def spawn(self, argv: list[str], *, env: Mapping[str, str], cwd: str | None, stdin: int, stdout: int,
                     stderr: int, user: int | None, group: int | None, on_exit: ExitCallback,
                     terminal: bool = False) -> Child:
         loop = asyncio.get_running_loop()
+        reaper = self._reaper or Reaper.shared()
         kwargs: dict[str, Any] = {"preexec_fn": take_terminal} if terminal else {}
         if user is not None and group is None:
             # Like login: the user's primary group and supplementary groups, never root's.
@@ -146,48 +132,16 @@ class PidfdSpawner:
             kwargs["user"] = user
         if group is not None:
             kwargs["group"] = group
-        # Popen in a coroutine on purpose: vfork+exec takes about 1 ms, less than a thread hop.
-        popen = subprocess.Popen(  # noqa: ASYNC220
-            argv, stdin=stdin, stdout=stdout, stderr=stderr, env=dict(env), cwd=cwd,
-            start_new_session=True, close_fds=True, **kwargs,
-        )
-        try:
-            pidfd = self._pidfd_open(popen.pid)
-        except OSError:
-            # No pidfd (EMFILE, a seccomp filter): never leave the child running unwatched.
-            with contextlib.suppress(OSError):
-                os.killpg(popen.pid, signal.SIGKILL)
-            popen.wait()
-            raise
-        watch = _PidfdWatch(loop, popen, pidfd, on_exit)
-        loop.add_reader(pidfd, watch.on_readable)
+        # Within spawning(): the reaper must not take the new child for an orphan before it
+        # is watched. Popen in a coroutine on purpose: vfork+exec takes about 1 ms, less than
+        # a thread hop.
+        with reaper.spawning():
+            popen = subprocess.Popen(  # noqa: ASYNC220
+                argv, stdin=stdin, stdout=stdout, stderr=stderr, env=dict(env), cwd=cwd,
+                start_new_session=True, close_fds=True, **kwargs,
+            )
+            reaper.watch(popen, loop, on_exit)
         return _GroupChild(popen.pid)
-
-
-class _PidfdWatch:
-    """Reaps one Popen child when its pidfd becomes readable.
-
-    Invariant: ``popen`` is referenced until the child is reaped (so ``subprocess`` never puts
-    it on its own reaping list, which would race our ``waitpid``); the pidfd is registered with
-    the loop until then, and closed after.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, popen: subprocess.Popen[bytes], pidfd: int,
-                 on_exit: ExitCallback):
-        self.loop, self.popen, self.pidfd, self.on_exit = loop, popen, pidfd, on_exit
-
-    def on_readable(self) -> None:
-        try:
-            pid, status = os.waitpid(self.popen.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.popen.pid, -1  # reaped by someone else: status unknown
-        if pid == 0:
-            return  # not exited yet (spurious wake-up)
-        self.loop.remove_reader(self.pidfd)
-        os.close(self.pidfd)
-        returncode = os.waitstatus_to_exitcode(status) if status != -1 else -signal.SIGKILL
-        self.popen.returncode = returncode  # Popen's __del__ and poll() see it reaped
-        self.on_exit(returncode)
 
 
 class LoopSpawner:
@@ -220,5 +174,5 @@ class _ExitProtocol(asyncio.SubprocessProtocol):
 
 
 def default_spawner() -> Spawner:
-    """:class:`PidfdSpawner` where the kernel has pidfds, else :class:`LoopSpawner`."""
-    return PidfdSpawner() if PidfdSpawner.available() else LoopSpawner()
+    """:class:`PopenSpawner` where the reaper can watch children (Linux), else :class:`LoopSpawner`."""
+    return PopenSpawner() if PopenSpawner.available() else LoopSpawner()

@@ -103,10 +103,19 @@ async def test_no_zombie_children_left(env, marker) -> None:
 async def test_orphan_zombies_the_reaper_had_not_reached_are_reaped_at_stop(env, monkeypatch) -> None:
     """CI regression: members of a stopped tree re-parented to us as zombies while the Reaper
     thread still waited on the loop's own children, and stayed zombies once the Manager
-    released the Reaper. Here the Reaper never reaches them at all; stop must reap them."""
+    released the Reaper. Here the Reaper never reaches them at all (it still reaps the
+    Manager's own children); stop must reap them."""
     from honcho_uv.core.reaper import Reaper
 
-    monkeypatch.setattr(Reaper, "_consider", lambda self, pid: time.sleep(0.05))
+    consider = Reaper._consider
+
+    def consider_only_our_own_children(self: Reaper, pid: int) -> None:
+        if pid in self._watched:
+            consider(self, pid)
+        else:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(Reaper, "_consider", consider_only_our_own_children)
 
     async with Manager() as m:
         # The background subshell exits at once: its setsid'd child is adopted by us, exits

@@ -58,8 +58,8 @@ def test_a_file_limit_too_low_for_the_formation_is_one_line_before_anything_star
                      stderr=subprocess.PIPE)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and out == b""
-    assert err == (b"hu: 100 processes need about 364 open files, but the limit is 256 "
-                   b"(raise it with `ulimit -n 364`, or LimitNOFILE= under systemd)\n")
+    assert err == (b"hu: 100 processes need about 264 open files, but the limit is 256 "
+                   b"(raise it with `ulimit -n 264`, or LimitNOFILE= under systemd)\n")
     assert not app.survivors()
 
 
