@@ -142,8 +142,9 @@ class Manager(Controller):
         self.bus.resume_all()
 
     def monitor(self, name: str | int, listener: Callable[..., Any]) -> None:
-        """``listener("stat", msg)`` every 0.1 s for each process of template *name* (later ones
-        included), or for one process given by id or ``web.2`` (as gaffer's ``name_or_id``)."""
+        """``listener("stat", msg)`` every 0.1 s (less often for thousands: see
+        :class:`~honcho_uv.core.stats.StatsTicker`) for each process of template *name* (later
+        ones included), or for one process given by id or ``web.2`` (as gaffer's ``name_or_id``)."""
         target = self.get_process(name)
         if isinstance(target, Supervisor):
             self.bus.monitor_stats(target.name, listener, target.alive())
