@@ -17,7 +17,7 @@ idle       CPU of the manager over the 2 s after that (percent of one core) and 
 stop       SIGINT to the manager (floor: SIGTERM to each group, then reap each) until every
            sleeper is gone (a zombie counts as gone); *exit* until the manager has exited too.
 ps         warm ``hu ps`` against a running hu of two processes, after a first call; floor:
-           ``python -c pass``.
+           ``python -c pass`` with hu's interpreter.
 run        ``hu run true`` beside ``honcho run true``.
 
 Usage::
@@ -233,7 +233,11 @@ def control_latency(hu: Path, reps: int, work: Path) -> dict[str, float]:
                 raise RuntimeError("hu ps never answered")
             time.sleep(0.05)
         ps = [timed([str(hu), "ps"], app, env) for _ in range(max(5, reps))]
-        floor = [timed([sys.executable, "-c", "pass"], app) for _ in range(max(5, reps))]
+        # The floor is hu's own interpreter: the bench's may carry a dev environment's
+        # site hooks (an editable install's finder took 45 ms of every start).
+        python = hu.parent / "python"
+        floor = [timed([str(python if python.exists() else sys.executable), "-c", "pass"], app)
+                 for _ in range(max(5, reps))]
     finally:
         running.send_signal(signal.SIGINT)
         running.wait(timeout=30)
