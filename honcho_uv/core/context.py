@@ -8,7 +8,9 @@ context (a fake spawner, a fake clock) and can reach nothing else of the Manager
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import contextlib
+import gc
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from honcho_uv.core.spawn import Spawner
     from honcho_uv.models import ExitStatus
 
-__all__ = ["SpawnTracker", "SupervisorContext", "stop_all"]
+__all__ = ["LARGE_WAVE", "SpawnTracker", "SupervisorContext", "collector_paused", "stop_all"]
 
 
 class SpawnTracker:
@@ -90,8 +92,33 @@ class SupervisorContext:
     window: Window = field(default_factory=Window)
 
 
+#: From this many processes on, a stop wave runs with the cyclic garbage collector paused.
+LARGE_WAVE = 500
+
+
 async def stop_all(processes: list[Process], table: ProcessTable) -> None:
     """Stop *processes* together: every stop signal goes out in one pass, with the trees taken
     from one read of *table*, then the exits are awaited together."""
-    with table.pinned():
+    with table.pinned(), collector_paused(len(processes)):
         await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
+
+
+@contextlib.contextmanager
+def collector_paused(count: int) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while *count* processes stop together.
+
+    A wave allocates a coroutine, a task and a timer per process; with a few thousand
+    processes' worth of long-lived objects in hu, that set off full collections that traversed
+    them all, about a quarter of a 5,000-process stop. Reference counting still frees what the
+    wave drops; cycles wait for the collector, which runs again once the block ends (also on
+    error or cancel). Waves under :data:`LARGE_WAVE`, or a collector already off (someone
+    else's choice), are left alone.
+    """
+    if count < LARGE_WAVE or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
