@@ -11,13 +11,11 @@ except that a Procfile ``release`` entry runs first (see :func:`dependency_graph
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from honcho_uv.core.deps import CONDITIONS, find_cycle
 from honcho_uv.errors import ConfigError, InvalidOption
 from honcho_uv.models import RESTART_POLICIES, parse_signal
 from honcho_uv.models.probes import Probe, parse_probe
@@ -125,6 +123,8 @@ def _depends(value: Any, where: str) -> dict[str, str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return {v: "ready" for v in value}
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        from honcho_uv.core.deps import CONDITIONS  # see load_config
+
         for dep, condition in value.items():
             _choice(condition, f"{where}.{dep}", CONDITIONS)
         return dict(value)
@@ -227,6 +227,12 @@ def load_config(path: str | Path, procfile: Procfile, *, display: str | None = N
     Raises:
         ConfigError: one line naming ``FILE:LINE`` (when found) and the key path.
     """
+    # Imported here, with a hu.toml to read: `hu run` in an app without one (most apps)
+    # should not pay their 20 ms (tomllib, and the template models behind core.deps).
+    import tomllib
+
+    from honcho_uv.core.deps import find_cycle
+
     shown = display or str(path)
     try:
         text = Path(path).read_bytes().decode("utf-8")

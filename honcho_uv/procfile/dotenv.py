@@ -26,9 +26,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv.parser import parse_stream
-from dotenv.variables import parse_variables
-
 from honcho_uv.errors import EnvFileError
 
 __all__ = ["EnvValues", "env_file_problems", "load_env_files", "parse_env_text", "read_env_files", "read_env_text",
@@ -128,6 +125,11 @@ def read_env_text(text: str, path: str = ".env", *, into: EnvValues | None = Non
     Raises:
         EnvFileError: a line that cannot be parsed, or with a NUL byte, named ``path:line``.
     """
+    # Imported with a file to parse: python-dotenv's package pulls in logging and tempfile
+    # (17 ms), which `hu run` in an app without a .env should not pay.
+    from dotenv.parser import parse_stream
+    from dotenv.variables import parse_variables
+
     out = into if into is not None else EnvValues()
     text = text.removeprefix("\ufeff")
     for binding in parse_stream(io.StringIO(text)):

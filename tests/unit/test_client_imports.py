@@ -61,3 +61,17 @@ def test_a_one_off_run_imports_neither_asyncio_nor_the_core(app, tmp_path):
     heavy = ("aiohttp", "asyncio", "uvloop", "psutil", "honcho_uv.core.manager", "honcho_uv.core.process",
              "honcho_uv.http", "http.client")
     assert [m for m in modules if m.startswith(heavy)] == []
+
+
+def test_a_one_off_run_in_an_app_without_env_or_config_files_does_not_load_their_parsers(app, tmp_path):
+    # Issue 14: `hu run true` lost to `honcho run true` by the 35 ms of python-dotenv's package
+    # (logging, tempfile) and tomllib with the template models, loaded with nothing to parse.
+    app.write("Procfile", "web: sleep 60\n")
+    assert not (app.root / ".env").exists() and not (app.root / "hu.toml").exists()
+    modules = imported(app, tmp_path, "run", "true")  # one word: it may name an entry, so the app is read
+    assert "honcho_uv.procfile.app" in modules
+    assert [m for m in modules if m.startswith(("dotenv", "tomllib", "honcho_uv.core"))] == []
+    app.write(".env", "A=1\n")
+    app.write("hu.toml", "[processes.web]\nready = 'tcp:5000'\n")
+    modules = imported(app, tmp_path, "run", "true")
+    assert {"dotenv.parser", "tomllib"} <= set(modules)
