@@ -223,13 +223,16 @@ async def test_an_unmet_dependency_fails_its_dependents_with_one_reason(env: dic
 
 
 async def test_the_stop_signals_dependents_first_and_awaits_them(env: dict[str, str], tmp_path: Path) -> None:
-    log = tmp_path / "stops"
-    trap = "trap 'echo {name} >> " + str(log) + "; sleep 0.2; exit 0' TERM; while true; do sleep 0.05; done"
+    log, up = tmp_path / "stops", tmp_path / "up"
+    trap = ("trap 'echo {name} >> " + str(log) + "; sleep 0.2; exit 0' TERM; echo {name} >> " + str(up)
+            + "; while true; do sleep 0.05; done")
     async with Manager() as m:
         m.add_process("db", "sh", args=["-c", trap.format(name="db")], env=env, ready=0.2)
         m.add_process("web", "sh", args=["-c", trap.format(name="web")], env=env, depends_on={"db": "ready"})
         m.add_process("edge", "sh", args=["-c", trap.format(name="edge")], env=env, depends_on=["web"])
         assert (await m.wait_ready(timeout=10)).ok
+        # Started is not yet trapping: a loaded CI machine once stopped edge before its trap ran.
+        await until(lambda: up.exists() and len(up.read_text().split()) == 3, 10)
     assert log.read_text().split() == ["edge", "web", "db"]
 
 
