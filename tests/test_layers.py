@@ -25,6 +25,7 @@ LAYERS = {
     "rundir": 1, "atomicfile": 1, "policy": 1, "procfile": 1,
     "core.events": 1, "core.feed": 1, "core.policy": 1, "core.framing": 1, "core.clock": 1, "core.deps": 1,
     "core.spawn": 2, "core._privdrop": 2, "core.terminal": 2, "core.stdio": 2, "core.procfs": 2, "core.kill": 2, "core.reaper": 2,
+    "core.subreaper": 2,
     "core.stats": 2, "core.procstat": 2, "core.process": 2, "core.bus": 2, "core.snapshot": 2, "core.detach": 2,
     "core": 3,
     "console": 4, "daemon": 4, "http": 4, "export": 4,

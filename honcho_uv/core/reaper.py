@@ -7,10 +7,12 @@ doubled the file table that every ``vfork`` copies, which made spawning 5,000 ch
 1.5x slower. What the thread does with the zombie it sees depends on whose it is:
 
 * a child spawned by :class:`~honcho_uv.core.spawn.PopenSpawner` (:meth:`Reaper.watch`) is
-  handed to its loop: the thread schedules one *drain* there and waits for it. The drain
-  reaps, on the loop, every zombie at the head of the child list that the loop watches
-  (``waitpid`` of exactly that pid) and calls each ``on_exit``; one hand-off serves a whole
-  burst of exits, so the thread does not fight the loop for the GIL once per exit;
+  handed to its loop: the thread queues one *collect* there (never two) and waits for it to
+  start, 1 s at most. It drains, on the loop, every zombie at the head of the child list that
+  the loop watches (``waitpid`` of exactly that pid) and calls each ``on_exit``; one hand-off
+  serves a whole burst of exits, so the thread does not fight the loop for the GIL once per
+  exit. A loop that stays stopped is then treated as the owner of a foreign zombie (below),
+  so it holds up neither the other loops nor the orphans;
 * a zombie the loop's own child watcher will reap (:meth:`register`: ``LoopSpawner``,
   probes) is left for the loop; the thread waits until the Manager unregisters it;
 * while a spawn is in flight (``spawning > 0``) an unknown zombie may be the new child whose
@@ -20,10 +22,13 @@ doubled the file table that every ``vfork`` copies, which made spawning 5,000 ch
 * anything else is someone else's child (an embedding program's own ``subprocess`` calls),
   which its owner will reap. As ``waitid`` keeps returning it, watched children that exit
   behind it are found by a *sweep* (``waitpid(pid, WNOHANG)`` of each watched pid, on its
-  loop), repeated every 0.05 s and then less often, up to every 0.5 s, while it lingers.
+  loop), repeated every 0.05 s while it lingers (with more than :data:`CHEAP_SWEEP` watched
+  children, less and less often, up to every 0.5 s).
 
-With no children at all, ``waitid`` fails with ECHILD and the thread sleeps on a condition
-until the next spawn.
+With no children at all, ``waitid`` fails with ECHILD: whatever is still watched was reaped
+by someone else (a ``waitpid(-1)`` loop in the embedding program) and is reported as killed,
+and the thread sleeps until the next spawn. An ignored SIGCHLD inherited from hu's parent is
+reset to the default when the thread starts, or the kernel would reap children itself.
 
 The subreaper role is active only while at least one Manager holds it (:meth:`acquire`):
 when the last one releases it, the flag is cleared and orphans are no longer reaped, so
@@ -37,53 +42,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
-from honcho_uv.core.procfs import ProcessTable
+from honcho_uv.core.subreaper import set_subreaper
 
-__all__ = ["Reaper", "reap_adopted_zombies", "set_subreaper"]
+__all__ = ["CHEAP_SWEEP", "Reaper"]
 
-_PR_SET_CHILD_SUBREAPER = 36
 log = logging.getLogger(__name__)
+CHEAP_SWEEP = 256  # watched children a sweep may check every 0.05 s (see _wait_for_owner)
 ExitCallback = Callable[[int], None]
-
-
-def set_subreaper(on: bool) -> bool:
-    """Make orphaned descendants re-parent to this process, or stop doing so (Linux).
-
-    Returns whether the flag could be set.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        # dlopen(NULL): libc is already mapped. find_library("c") would run `ldconfig -p` in a
-        # subprocess, which cost ~20 ms of every `hu start`.
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
-
-
-def reap_adopted_zombies(table: ProcessTable, exclude_sessions: Iterable[int] = ()) -> int:
-    """Reap every zombie child we adopted as subreaper; returns how many.
-
-    Children in our own session or in *exclude_sessions* are left to their owners, and living
-    children are left alone (``WNOHANG``). A process re-parents its children before it becomes a
-    zombie, so after return no orphan that had exited by the call is left a zombie of ours.
-    """
-    reaped = 0
-    for pid in table.adopted_pids(table.view(fresh=True), exclude_sessions):
-        with contextlib.suppress(ChildProcessError, OSError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                reaped += 1
-    return reaped
 
 
 class _Watch:
@@ -131,8 +104,13 @@ class Reaper:
         # Invariants (under _cond):
         # `watched`: the children we reap for their loop, until reaped (then removed).
         self._watched: dict[int, _Watch] = {}
-        # `draining`: a drain was handed to a loop and has not finished; the thread waits.
-        self._draining = False
+        # `queued`: loops with a `_collect` queued that has not started (one at most each, so
+        # a stopped loop does not pile them up); `sweeps`: those whose collect also sweeps.
+        self._queued: set[asyncio.AbstractEventLoop] = set()
+        self._sweeps: set[asyncio.AbstractEventLoop] = set()
+        # Bumped by whatever may give the thread something new to do (a spawn, a watched or
+        # known pid, a Manager): with no child at all it sleeps until this changes.
+        self._generation = 0
         # `known`: pids the loop's own child watcher reaps, not yet reported as exited;
         # `spawning` counts spawns whose pid is not yet in `known` or `watched`.
         self._known: set[int] = set()
@@ -173,7 +151,7 @@ class Reaper:
             if reaper.users == 0 and not set_subreaper(True):
                 return None
             reaper.users += 1
-            reaper._cond.notify_all()
+            reaper._changed()
         return reaper
 
     def release(self) -> None:
@@ -187,6 +165,11 @@ class Reaper:
 
     def start(self) -> None:
         if self._thread is None and self.supported():
+            main = threading.current_thread() is threading.main_thread()
+            if main and signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+                # Inherited from a parent that ignores SIGCHLD: the kernel would then reap our
+                # children itself, leaving no zombie and no exit status to report.
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self._thread = threading.Thread(target=self._run, name="hu-reaper", daemon=True)
             self._thread.start()
 
@@ -201,7 +184,7 @@ class Reaper:
         """Wrap a spawn: unknown zombies are not reaped until :meth:`register` or the block ends."""
         with self._cond:
             self._spawning += 1
-            self._cond.notify_all()
+            self._changed()
         try:
             yield self
         finally:
@@ -214,20 +197,24 @@ class Reaper:
         (never before this returns). Call it inside :meth:`spawning`, on *loop*."""
         with self._cond:
             self._watched[popen.pid] = _Watch(loop, popen, on_exit)
-            self._cond.notify_all()  # the thread may sleep for want of children
+            self._changed()  # the thread may sleep for want of children
 
     def register(self, pid: int) -> None:
         """*pid* is the loop's child, reaped by the loop's own watcher: leave its zombie alone."""
         with self._cond:
             self._known.add(pid)
-            if len(self._known) == 1:  # the thread may sleep for want of children
-                self._cond.notify_all()
+            self._changed()  # the thread may sleep for want of children
 
     def unregister(self, pid: int) -> None:
         with self._cond:
             self._known.discard(pid)
             if pid == self._waiting_for:
                 self._cond.notify_all()
+
+    def _changed(self) -> None:
+        """Wake the thread: there may be something new to reap (under ``_cond``)."""
+        self._generation += 1
+        self._cond.notify_all()
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -238,20 +225,33 @@ class Reaper:
                 self._cond.wait_for(lambda: self._stopping or self.users > 0 or self._watched)
                 if self._stopping:
                     return
+                generation = self._generation
             try:
                 result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
             except ChildProcessError:
-                with self._cond:  # no children: sleep until something is spawned
-                    self._cond.wait_for(lambda: self._stopping or self._known or self._spawning or self._watched)
+                self._no_children(generation)
                 continue
             if result is not None:
                 self._consider(result.si_pid)
+
+    def _no_children(self, generation: int) -> None:
+        """No child of ours exists: what is still watched or known was reaped by someone else (a
+        ``waitpid(-1)`` loop of the embedding program); sweeps report those exits (status
+        unknown: as killed). Then sleep until something changes after *generation*."""
+        with self._cond:
+            self._known.clear()
+            for loop in {watch.loop for watch in self._watched.values()}:
+                self._request(loop, sweep=True)
+            self._cond.wait_for(lambda: self._stopping or self._generation != generation)
 
     def _consider(self, pid: int) -> None:
         with self._cond:
             watch = self._watched.get(pid)
             if watch is not None:
-                self._hand_to_loop(watch.loop)
+                if watch.loop in self._queued:  # its loop has not run the last collect: busy or stopped
+                    self._wait_for_owner(pid)  # sweep the other loops meanwhile
+                else:
+                    self._hand_to_loop(watch.loop)
                 return
             if pid in self._known or self._spawning:
                 # The loop's child (or maybe it): wait for the loop to handle it. The timeout
@@ -276,61 +276,85 @@ class Reaper:
                 self.reaped += 1
 
     def _hand_to_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Have *loop* drain its zombies, and wait until it has (under ``_cond``)."""
-        self._draining = True
+        """Have *loop* collect its zombies, and wait until it has started to, for 1 s at most:
+        a loop that is stopped (not closed) must not hold up the other loops' exits and the
+        orphans (under ``_cond``)."""
+        self._request(loop, sweep=False)
+        started = self._cond.wait_for(lambda: loop not in self._queued or self._stopping, timeout=1.0)
+        if not started and loop.is_closed():  # closed with the collect still queued
+            self._queued.discard(loop)
+            self._sweeps.discard(loop)
+            self._abandon(loop)
+
+    def _request(self, loop: asyncio.AbstractEventLoop, *, sweep: bool) -> None:
+        """Queue one :meth:`_collect` on *loop* unless one is queued already (under ``_cond``)."""
+        if sweep:
+            self._sweeps.add(loop)
+        if loop in self._queued:
+            return
         try:
-            loop.call_soon_threadsafe(self._drain, loop)
-        except RuntimeError:  # the loop is closed: nobody is left to be told of these exits
-            self._draining = False
+            loop.call_soon_threadsafe(self._collect, loop)
+        except RuntimeError:  # closed: nobody is left to be told of these exits
+            self._sweeps.discard(loop)
             self._abandon(loop)
             return
-        while self._draining and not self._stopping:
-            if not self._cond.wait(timeout=1.0) and loop.is_closed():
-                self._draining = False  # closed with the drain still queued
-                self._abandon(loop)
+        self._queued.add(loop)
 
     def _abandon(self, loop: asyncio.AbstractEventLoop) -> None:
         """Forget the children of a closed loop: reap them here, telling nobody (under _cond)."""
         for pid, watch in [(pid, watch) for pid, watch in self._watched.items() if watch.loop is loop]:
-            with contextlib.suppress(ChildProcessError, OSError):
+            try:
                 reaped, status = os.waitpid(pid, os.WNOHANG)
-                if reaped == pid:
-                    del self._watched[pid]
-                    watch.popen.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:  # reaped by someone else
+                reaped, status = pid, -1
+            if reaped == pid:
+                del self._watched[pid]
+                watch.popen.returncode = os.waitstatus_to_exitcode(status) if status != -1 else -signal.SIGKILL
 
     def _wait_for_owner(self, pid: int) -> None:
         """Someone else's zombie is at the head of the child list (under ``_cond``): give its
         owner time to reap it, and meanwhile sweep the watched children it hides."""
         head, delay = self._foreign
-        delay = min(delay * 2, 0.5) if head == pid else 0.05
+        # A sweep costs a waitpid per watched child: past a few hundred, sweep less often the
+        # longer the zombie lingers (exits are then noticed up to 0.5 s late).
+        many = len(self._watched) > CHEAP_SWEEP
+        delay = min(delay * 2, 0.5) if head == pid and many else 0.05
         self._foreign = (pid, delay)
         for loop in {watch.loop for watch in self._watched.values()}:
-            with contextlib.suppress(RuntimeError):  # a closed loop: its children are abandoned below
-                loop.call_soon_threadsafe(self._sweep, loop)
+            self._request(loop, sweep=True)
         self._cond.wait(timeout=delay)
 
     # -- on the loop --------------------------------------------------------------------
 
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Reap the zombies at the head of the child list that *loop* watches (on *loop*)."""
+    def _collect(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drain *loop*'s zombies, and sweep its watched children if asked (on *loop*)."""
+        with self._cond:
+            self._queued.discard(loop)  # from here a new request queues another collect
+            sweep = loop in self._sweeps
+            self._sweeps.discard(loop)
         try:
-            while True:
-                try:
-                    result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-                except ChildProcessError:
-                    return
-                if result is None:
-                    return
-                with self._cond:
-                    watch = self._watched.get(result.si_pid)
-                    if watch is None or watch.loop is not loop:
-                        return  # the thread's to judge
-                    del self._watched[result.si_pid]
-                watch.reap()
+            self._drain(loop)
+            if sweep:
+                self._sweep(loop)
         finally:
             with self._cond:
-                self._draining = False
                 self._cond.notify_all()
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Reap the zombies at the head of the child list that *loop* watches (on *loop*)."""
+        while True:
+            try:
+                result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if result is None:
+                return
+            with self._cond:
+                watch = self._watched.get(result.si_pid)
+                if watch is None or watch.loop is not loop:
+                    return  # the thread's to judge
+                del self._watched[result.si_pid]
+            watch.reap()
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         """Reap every watched child of *loop* that has exited (on *loop*; O(watched))."""

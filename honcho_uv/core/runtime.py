@@ -25,7 +25,8 @@ from honcho_uv.core import kill
 from honcho_uv.core.context import SpawnTracker, SupervisorContext, stop_all
 from honcho_uv.core.deps import stop_waves
 from honcho_uv.core.gate import DependencyGate
-from honcho_uv.core.reaper import Reaper, reap_adopted_zombies
+from honcho_uv.core.reaper import Reaper
+from honcho_uv.core.subreaper import reap_adopted_zombies
 from honcho_uv.core.tasks import TaskOwner
 from honcho_uv.core.terminal import Window
 from honcho_uv.models import ProcessState

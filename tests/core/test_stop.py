@@ -132,7 +132,7 @@ def test_reap_adopted_zombies_reaps_orphans_and_leaves_our_own_children() -> Non
     import subprocess
 
     from honcho_uv.core.procfs import ProcessTable
-    from honcho_uv.core.reaper import reap_adopted_zombies, set_subreaper
+    from honcho_uv.core.subreaper import reap_adopted_zombies, set_subreaper
 
     assert set_subreaper(True)
     try:
