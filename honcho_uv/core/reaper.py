@@ -7,8 +7,8 @@ doubled the file table that every ``vfork`` copies, which made spawning 5,000 ch
 1.5x slower. What the thread does with the zombie it sees depends on whose it is:
 
 * a child spawned by :class:`~honcho_uv.core.spawn.PopenSpawner` (:meth:`Reaper.watch`) is
-  handed to its loop: the thread queues one *collect* there (never two) and waits for it to
-  start, 1 s at most. It drains, on the loop, every zombie at the head of the child list that
+  handed to its loop: the thread queues one *collect* there (never two) and waits for it,
+  1 s at most. It drains, on the loop, every zombie at the head of the child list that
   the loop watches (``waitpid`` of exactly that pid) and calls each ``on_exit``; one hand-off
   serves a whole burst of exits, so the thread does not fight the loop for the GIL once per
   exit. A loop that stays stopped is then treated as the owner of a foreign zombie (below),
@@ -108,6 +108,8 @@ class Reaper:
         # a stopped loop does not pile them up); `sweeps`: those whose collect also sweeps.
         self._queued: set[asyncio.AbstractEventLoop] = set()
         self._sweeps: set[asyncio.AbstractEventLoop] = set()
+        # `collecting`: loops running a collect now (the thread waits for it to end).
+        self._collecting: set[asyncio.AbstractEventLoop] = set()
         # Bumped by whatever may give the thread something new to do (a spawn, a watched or
         # known pid, a Manager): with no child at all it sleeps until this changes.
         self._generation = 0
@@ -276,12 +278,13 @@ class Reaper:
                 self.reaped += 1
 
     def _hand_to_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Have *loop* collect its zombies, and wait until it has started to, for 1 s at most:
-        a loop that is stopped (not closed) must not hold up the other loops' exits and the
-        orphans (under ``_cond``)."""
+        """Have *loop* collect its zombies, and wait until it has, for 1 s at most: a loop that
+        is stopped (not closed) must not hold up the other loops' exits and the orphans (under
+        ``_cond``)."""
         self._request(loop, sweep=False)
-        started = self._cond.wait_for(lambda: loop not in self._queued or self._stopping, timeout=1.0)
-        if not started and loop.is_closed():  # closed with the collect still queued
+        done = self._cond.wait_for(
+            lambda: (loop not in self._queued and loop not in self._collecting) or self._stopping, timeout=1.0)
+        if not done and loop in self._queued and loop.is_closed():  # closed with the collect still queued
             self._queued.discard(loop)
             self._sweeps.discard(loop)
             self._abandon(loop)
@@ -330,6 +333,7 @@ class Reaper:
         """Drain *loop*'s zombies, and sweep its watched children if asked (on *loop*)."""
         with self._cond:
             self._queued.discard(loop)  # from here a new request queues another collect
+            self._collecting.add(loop)
             sweep = loop in self._sweeps
             self._sweeps.discard(loop)
         try:
@@ -338,6 +342,7 @@ class Reaper:
                 self._sweep(loop)
         finally:
             with self._cond:
+                self._collecting.discard(loop)
                 self._cond.notify_all()
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
