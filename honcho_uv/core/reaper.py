@@ -72,20 +72,30 @@ class _Watch:
 
     def reap(self, status: int | None = None) -> None:
         """Reap the child (unless *status* says it was) and report its exit; on its loop."""
-        pid = self.popen.pid
-        if status is None:
-            try:
-                reaped, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                reaped, status = pid, -1  # reaped by someone else: status unknown
-            if reaped == 0:
-                return
-        returncode = os.waitstatus_to_exitcode(status) if status != -1 else -signal.SIGKILL
-        self.popen.returncode = returncode  # Popen's __del__ and poll() see it reaped
+        if status is None and (status := _poll(self.popen.pid)) is None:
+            return
+        returncode = self.settle(status)
         try:
             self.on_exit(returncode)
         except Exception:
-            log.exception("exit callback of pid %d failed", pid)
+            log.exception("exit callback of pid %d failed", self.popen.pid)
+
+    def settle(self, status: int) -> int:
+        """Record the reaped child's exit on its Popen (whose __del__ and poll() then see it
+        reaped) and return it as a return code (-SIGKILL for an unknown *status*, -1)."""
+        returncode = os.waitstatus_to_exitcode(status) if status != -1 else -signal.SIGKILL
+        self.popen.returncode = returncode
+        return returncode
+
+
+def _poll(pid: int) -> int | None:
+    """Reap *pid* if it has exited and return its wait status (-1: someone else reaped it, the
+    status is lost); None while it runs."""
+    try:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return -1
+    return status if reaped == pid else None
 
 
 class Reaper:
@@ -306,13 +316,9 @@ class Reaper:
     def _abandon(self, loop: asyncio.AbstractEventLoop) -> None:
         """Forget the children of a closed loop: reap them here, telling nobody (under _cond)."""
         for pid, watch in [(pid, watch) for pid, watch in self._watched.items() if watch.loop is loop]:
-            try:
-                reaped, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # reaped by someone else
-                reaped, status = pid, -1
-            if reaped == pid:
+            if (status := _poll(pid)) is not None:
                 del self._watched[pid]
-                watch.popen.returncode = os.waitstatus_to_exitcode(status) if status != -1 else -signal.SIGKILL
+                watch.settle(status)
 
     def _wait_for_owner(self, pid: int) -> None:
         """Someone else's zombie is at the head of the child list (under ``_cond``): give its
@@ -366,11 +372,7 @@ class Reaper:
         with self._cond:
             mine = [(pid, watch) for pid, watch in self._watched.items() if watch.loop is loop]
         for pid, watch in mine:
-            try:
-                reaped, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                reaped, status = pid, -1
-            if reaped == 0:
+            if (status := _poll(pid)) is None:
                 continue
             with self._cond:
                 if self._watched.pop(pid, None) is None:
