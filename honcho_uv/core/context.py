@@ -114,15 +114,32 @@ def collector_paused(count: int) -> Iterator[None]:
     them all, about a quarter of a 5,000-process stop. The oldest generation's threshold is
     raised for the block and restored after it (also on error or cancel); the young
     generations are still collected, so should the block never end (its loop closed under
-    it), only the old generation's cycles wait. Waves under :data:`LARGE_WAVE`, or a
-    collector someone turned off, are left alone.
+    it), only the old generation's cycles wait. Overlapping waves share one raise: the first
+    to start saves the threshold, the last to end restores it. Waves under :data:`LARGE_WAVE`,
+    or a collector someone turned off, are left alone.
     """
-    young, middle, old = gc.get_threshold()
     if count < LARGE_WAVE or not gc.isenabled():
         yield
         return
-    gc.set_threshold(young, middle, NO_FULL_COLLECTIONS)
+    if _raised.waves == 0:
+        _raised.saved = gc.get_threshold()
+        young, middle, _ = _raised.saved
+        gc.set_threshold(young, middle, NO_FULL_COLLECTIONS)
+    _raised.waves += 1
     try:
         yield
     finally:
-        gc.set_threshold(young, middle, old)
+        _raised.waves -= 1
+        if _raised.waves == 0:
+            gc.set_threshold(*_raised.saved)
+
+
+class _RaisedThreshold:
+    """The large waves under way (process-wide, as the collector is) and the threshold the
+    first of them found. Invariant: the threshold is raised exactly while ``waves > 0``."""
+
+    waves = 0
+    saved: tuple[int, int, int] = (0, 0, 0)
+
+
+_raised = _RaisedThreshold()

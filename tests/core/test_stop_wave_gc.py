@@ -33,9 +33,10 @@ class _Stopping:
 
 @pytest.fixture
 def collector_on() -> Iterator[None]:
-    was = gc.isenabled()
+    was, threshold = gc.isenabled(), gc.get_threshold()
     gc.enable()
     yield
+    gc.set_threshold(*threshold)  # a failing test must not leave full collections off
     if not was:
         gc.disable()
 
@@ -57,3 +58,51 @@ async def test_a_collector_someone_turned_off_stays_off(collector_on: None) -> N
     processes: list[Any] = [_Stopping(seen) for _ in range(LARGE_WAVE)]
     await stop_all(processes, _Table())  # type: ignore[arg-type]
     assert set(seen) == {False} and not gc.isenabled() and gc.get_threshold()[2] != NO_FULL_COLLECTIONS
+
+
+async def test_regression_overlapping_waves_give_the_threshold_back_once_both_end(collector_on: None) -> None:
+    # Each wave restored what it found: when the first ended before the second, the second put
+    # back the raised threshold, and full collections were off for good (review finding).
+    import asyncio
+
+    threshold = gc.get_threshold()
+
+    class _Held:
+        def __init__(self, release: asyncio.Event):
+            self.release = release
+
+        async def stop(self) -> None:
+            await self.release.wait()
+
+    first_done, second_done = asyncio.Event(), asyncio.Event()
+    first_wave: list[Any] = [_Held(first_done) for _ in range(LARGE_WAVE)]
+    second_wave: list[Any] = [_Held(second_done) for _ in range(LARGE_WAVE)]
+    first = asyncio.create_task(stop_all(first_wave, _Table()))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    second = asyncio.create_task(stop_all(second_wave, _Table()))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    first_done.set()
+    await first
+    assert gc.get_threshold()[2] == NO_FULL_COLLECTIONS  # the second wave still runs
+    second_done.set()
+    await second
+    assert gc.get_threshold() == threshold
+
+
+async def test_a_cancelled_wave_gives_the_threshold_back(collector_on: None) -> None:
+    import asyncio
+
+    threshold = gc.get_threshold()
+
+    class _Forever(_Stopping):
+        async def stop(self) -> None:
+            await asyncio.Event().wait()
+
+    forever: list[Any] = [_Forever([]) for _ in range(LARGE_WAVE)]
+    wave = asyncio.create_task(stop_all(forever, _Table()))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert gc.get_threshold()[2] == NO_FULL_COLLECTIONS
+    wave.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await wave
+    assert gc.get_threshold() == threshold
