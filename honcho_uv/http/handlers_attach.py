@@ -99,7 +99,12 @@ async def attach(request: web.Request) -> web.StreamResponse:
     session = sessions[process.id] = _Session(ws, me)
     if holder is not None:
         holder.taken_over_by = me
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except BaseException:  # a bad handshake, a client gone mid-way: the claim goes with it
+        if sessions.get(process.id) is session:
+            del sessions[process.id]
+        raise
     if holder is not None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await holder.ws.send_json({"event": "detached", "reason": f"taken over by pid {me or '?'}"})

@@ -203,3 +203,16 @@ async def test_attach_checks_answer_a_plain_get_and_refuse_what_would_show_nothi
             assert r.status == 409 and "hu start --stdin plain" in (await r.json())["message"]
         async with api.unix.get(api.u(f"/attach/{ids['blind']}")) as r:
             assert r.status == 409 and "would show nothing" in (await r.json())["message"]
+
+
+async def test_regression_a_failed_attach_handshake_leaves_the_instance_free(sock_dir):
+    # The claim was made before the handshake and kept when it failed: every later attach was
+    # refused as "attached by pid N" until --force (review finding).
+    async with serve(sock_dir, tcp=False) as api:
+        api.manager.add_process("term", "sleep 30", tty=True, redirect_output=["out"])
+        (process,) = await until(lambda: api.manager.list("term"), what="term.1")
+        bad = {"Upgrade": "websocket", "Connection": "Upgrade"}  # no Sec-WebSocket-Key
+        async with api.unix.get(api.u(f"/attach/{process.id}"), headers=bad) as r:
+            assert r.status == 400
+        async with api.unix.get(api.u(f"/attach/{process.id}")) as r:
+            assert r.status == 200, await r.text()
