@@ -38,8 +38,8 @@ LAZY_COMMANDS = {
     "attach": "honcho_uv.cli.attach:attach_command",
     "signal": "honcho_uv.cli.control:signal_command",
     "quit": "honcho_uv.cli.control:quit_command",
-    "wait": "honcho_uv.cli.control:wait_command",
-    "down": "honcho_uv.cli.control:down_command",
+    "wait": "honcho_uv.cli.lifecycle:wait_command",
+    "down": "honcho_uv.cli.lifecycle:down_command",
     "ui": "honcho_uv.cli.ui:ui_command",
 }
 

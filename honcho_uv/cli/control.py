@@ -31,14 +31,13 @@ from honcho_uv.cli.tables import (
     table,
     yes_no,
 )
-from honcho_uv.errors import ControlError, InvalidOption, NotRunning, UnknownProcess
+from honcho_uv.errors import InvalidOption, NotRunning, UnknownProcess
 from honcho_uv.http.client import Client
 from honcho_uv.models import split_instance_name, validate_name
 from honcho_uv.models.sizes import MAX_LOG_LINES
 from honcho_uv.rundir import AppLock, runtime_dir, socket_path
 
 __all__ = [
-    "down_command",
     "logs_command",
     "ps_command",
     "quit_command",
@@ -49,7 +48,6 @@ __all__ = [
     "start_process_command",
     "stats_command",
     "stop_command",
-    "wait_command",
 ]
 
 #: A client waits this much longer than the server's own wait, to hear its answer.
@@ -301,86 +299,6 @@ def signal_command(ctx: click.Context, /, name: str, sig: str, **params: Any) ->
         check_known([name], client.call("GET", "/processes")["processes"])
         result = client.call("POST", f"/processes/{name}/_signal", {"signal": sig})
         click.echo(f"{result['signal']} sent to {name} ({result['signalled']} process(es))")
-        return 0
-
-    run_control(ctx, params, body)
-
-
-@click.command("wait")
-@click.argument("names", nargs=-1, metavar="[NAME...]")
-@click.option("--timeout", default=60.0, type=float, show_default=True, metavar="SECONDS",
-              help="Give up after this long.")
-@control_options
-@click.pass_context
-def wait_command(ctx: click.Context, /, names: tuple[str, ...], timeout: float, **params: Any) -> None:
-    """Wait until the named processes (default: all) are ready.
-
-    Exit 0 once they are, 1 on timeout (naming those that are not), 2 if one failed (it
-    exited before it was ready, or gave up). A hu not answering yet is waited for too.
-    """
-    for name in names:
-        validate_name(name)
-    if timeout < 0:
-        raise InvalidOption("--timeout", "must be >= 0")
-
-    def body(client: Client) -> int:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = max(0.0, deadline - time.monotonic())
-            try:
-                result = client.call("GET", "/wait", params={"timeout": f"{left:g}", "names": ",".join(names)},
-                                     timeout=left + CALL_MARGIN_S)
-                break
-            except NotRunning:
-                # A hu or daemon launched in the background a moment ago has not bound its
-                # socket yet: that is still "not ready", within the same timeout.
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.1)
-        if result["failed"]:
-            for name, why in result["failed"].items():
-                click.echo(f"hu: {name} failed: {why}", err=True)
-            return 2
-        if result["waiting"]:
-            click.echo(f"hu: not ready after {timeout:g}s: {', '.join(result['waiting'])}", err=True)
-            return 1
-        return 0
-
-    run_control(ctx, params, body)
-
-
-@click.command("down")
-@click.option("--timeout", default=120.0, type=float, show_default=True, metavar="SECONDS",
-              help="Give up waiting after this long.")
-@control_options
-@click.pass_context
-def down_command(ctx: click.Context, /, timeout: float, **params: Any) -> None:
-    """Stop the hu running in this app root (started with -D or not); return once every
-    process is gone (exit 0)."""
-    # Only a hu of this app root holds its lock; one behind --socket or --url may be another.
-    app_lock = None if params["socket_"] or params["url"] else AppLock(Path(params["app_root"] or ".").resolve())
-
-    from honcho_uv.cli.detach import wait_for_lock  # here: only hu down needs it
-
-    def body(client: Client) -> int:
-        deadline = time.monotonic() + timeout
-        try:
-            # The server ends its streams when it closes, after every process has exited.
-            events = client.stream("/watch", timeout=timeout)
-            client.call("POST", "/_quit")
-        except NotRunning:
-            if app_lock is not None and app_lock.holder() is not None:
-                raise  # a hu runs here, on a socket we were not told: _run says which
-            click.echo("hu: nothing is running here", err=True)
-            return 0
-        try:
-            for _ in events:
-                pass
-        except TimeoutError:
-            raise ControlError(f"hu did not stop within {timeout:g}s") from None
-        # A hu start of this app root lets go of its lock only once it exits.
-        if app_lock is not None and not wait_for_lock(app_lock.path, max(0.0, deadline - time.monotonic())):
-            raise ControlError(f"hu did not stop within {timeout:g}s")
         return 0
 
     run_control(ctx, params, body)

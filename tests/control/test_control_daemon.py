@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 from tests.kit.wait import wait_for
 
@@ -92,7 +93,8 @@ def test_hu_wait_waits_for_a_daemon_that_has_not_bound_its_socket_yet(app):
     # Regression (docs/gafferd.rst's example): `hu daemon ... &` then `hu wait` at once failed
     # with "no hu is running" while the daemon was still starting.
     waiting = app.popen("wait", "--socket", str(app.sock), "--timeout", "30")
-    assert waiting.poll() is None
+    time.sleep(0.5)
+    assert waiting.poll() is None  # still waiting through the time nothing answered
     app.daemon(ini="[process:web]\ncmd = sleep 1000\n")
     assert waiting.wait(30) == 0, waiting.stderr.read()
 
@@ -100,3 +102,14 @@ def test_hu_wait_waits_for_a_daemon_that_has_not_bound_its_socket_yet(app):
 def test_hu_wait_with_nothing_to_wait_for_gives_up_at_its_timeout(app):
     result = app.hu("wait", "--socket", str(app.sock), "--timeout", "0.5", text=True)
     assert result.returncode == 1 and "no hu is running" in result.stderr, result.stderr
+
+
+def test_hu_wait_in_an_app_root_where_nothing_runs_says_so_instead_of_waiting_out_its_timeout(app):
+    # Review finding: after hu wait learnt to wait for a hu still binding its socket, a wrong
+    # directory meant a silent wait of 60 s. In an app root it waits only while a hu holds (or
+    # may be about to take) the app's lock.
+    app.write("Procfile", "web: sleep 60\n")
+    started = time.monotonic()
+    result = app.hu("wait", "--timeout", "60", text=True, timeout=30)
+    assert result.returncode == 1 and "no hu is running" in result.stderr, result.stderr
+    assert time.monotonic() - started < 30
