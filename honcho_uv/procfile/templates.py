@@ -68,12 +68,13 @@ def tty_types(app: App, mode: str | None, terminal: bool) -> list[str]:
     """The types that get a pseudo-terminal, for the ``--tty`` *mode* given (None: not given).
 
     An explicit ``--tty always`` or ``never`` decides for every type. Otherwise a type's own
-    ``tty`` in hu.toml decides, then hu.toml's ``[start] tty`` (``always``, ``never``), then
-    the auto rule: a pty when *terminal* (hu's stdout is a terminal someone watches).
+    ``tty`` in hu.toml decides, then the flag's ``auto`` if given, else hu.toml's ``[start]
+    tty`` (``always``, ``never``), then the auto rule: a pty when *terminal* (hu's stdout is a
+    terminal someone watches). A flag wins over the file's default, as everywhere.
     """
     if mode in ("always", "never"):
         return list(app.procfile.names) if mode == "always" else []
-    default = {"always": True, "never": False}.get(app.config.start.tty or "auto", terminal)
+    default = {"always": True, "never": False}.get(mode or app.config.start.tty or "auto", terminal)
     return [name for name in app.procfile.names
             if (default if app.config.of(name).tty is None else app.config.of(name).tty)]
 

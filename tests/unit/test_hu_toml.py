@@ -155,3 +155,19 @@ def test_templates_carry_readiness_and_check_it() -> None:
         with pytest.raises(InvalidOption) as info:
             ProcessTemplate("web", "serve", **bad)
         assert info.value.option == field
+
+
+@pytest.mark.parametrize("flag,terminal,expected", [
+    (None, True, []),  # [start] tty = "never" decides when no flag is given
+    ("auto", True, ["web"]),  # an explicit --tty auto wins over [start] tty (review finding)
+    ("auto", False, []),
+    ("always", False, ["web", "worker"]),  # ... and always/never over the type's own tty too
+])
+def test_the_tty_flag_wins_over_start_tty_and_a_types_own_tty_over_both(
+        tmp_path: Path, flag: str | None, terminal: bool, expected: list[str]) -> None:
+    from honcho_uv.procfile.app import load_app
+    from honcho_uv.procfile.templates import tty_types
+
+    (tmp_path / "Procfile").write_text("web: sleep 1\nworker: sleep 1\n")
+    (tmp_path / "hu.toml").write_text('[start]\ntty = "never"\n\n[processes.worker]\ntty = false\n')
+    assert tty_types(load_app(tmp_path), flag, terminal) == expected
