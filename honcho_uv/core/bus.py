@@ -10,8 +10,9 @@ One registry for each kind of subscriber, and one pause counter per process:
 * **pauses**: a consumer that cannot keep up pauses one process or all (the children block in
   ``write``; nothing is lost). Pauses nest: each pause is matched by its own resume, and a
   process reads while neither it nor everything is paused;
-* **stats**: ``listener("stat", sample)`` every 0.1 s for a template's or one process's
-  instances, sampled by one :class:`~honcho_uv.core.stats.StatsTicker` for all of them;
+* **stats**: ``listener("stat", sample)`` for a template's or one process's instances,
+  sampled by one :class:`~honcho_uv.core.stats.StatsTicker` for all of them (every 0.1 s, or
+  less often for thousands);
 * **lifecycle hooks**: ``hook(kind, process)`` with ``"spawn"`` / ``"exit"``, called
   synchronously. Unlike events (which a bounded queue may drop), they drive what must happen:
   the daemon's state file, the end of a stream.

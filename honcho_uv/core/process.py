@@ -376,7 +376,8 @@ class Process:
         self._report_done()
 
     def monitor(self, listener: Callable[[str, dict[str, Any]], Any]) -> None:
-        """Call ``listener("stat", msg)`` every 0.1 s with this process's stats."""
+        """Call ``listener("stat", msg)`` with this process's stats, every 0.1 s or as
+        :class:`~honcho_uv.core.stats.StatsTicker` stretches it."""
         self.bus.monitor_process_stats(self, listener)
 
     def unmonitor(self, listener: Callable[[str, dict[str, Any]], Any]) -> None:
